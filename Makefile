@@ -1,0 +1,67 @@
+# hwotp: `make run` starts everything with its defaults; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STUBS := hwotp/v1/__init__.py
+PROTOS := $(wildcard proto/hwotp/v1/*.proto)
+EVAL_OUT ?= build/eval
+
+.PHONY: help install stubs run up down test data train evaluate clean
+
+help:
+	@echo "make run       start redis + the four services, run the demo, serve until Ctrl-C"
+	@echo "make up/down   start / stop the stack in the background (gateway on 127.0.0.1:50051)"
+	@echo "make test      install what the tests need, then run the whole suite"
+	@echo "make data      download the public MNIST + QMNIST originals (when ../shared/data is absent)"
+	@echo "make train     retrain both models from scratch, calibrate, evaluate on the test writers"
+	@echo "make evaluate  evaluate the committed models on the test writers ($(EVAL_OUT))"
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[tools]'
+	touch $@
+
+$(VENV)/.full: $(VENV)/.runtime
+	$(BIN)/pip install -q -e '.[tools,train,test]'
+	touch $@
+
+install: $(VENV)/.runtime
+
+$(STUBS): $(PROTOS) $(VENV)/.runtime
+	rm -rf hwotp/v1
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
+	touch $@
+
+stubs: $(STUBS)
+
+run: $(STUBS)
+	$(PY) -m local.stack run
+
+up: $(STUBS)
+	$(PY) -m local.stack up
+
+down:
+	$(PY) -m local.stack down
+
+test: $(VENV)/.full $(STUBS)
+	$(PY) -m pytest
+
+data: $(VENV)/.runtime
+	$(PY) -m training.download
+
+train: $(VENV)/.full $(STUBS)
+	$(PY) -m training.train_recognizer
+	$(PY) -m training.train_verifier --method cosface --epochs 24 --patience 5
+	$(PY) -m training.train_verifier --method contrastive --epochs 8 --patience 3 \
+	    --onnx models/baseline-verifier.onnx
+	$(PY) -m training.calibrate
+	$(MAKE) evaluate
+	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record
+
+evaluate: $(VENV)/.runtime
+	$(PY) -m training.evaluate --writers test --out $(EVAL_OUT)/test --record
+
+clean:
+	rm -rf hwotp/v1 build run .pytest_cache

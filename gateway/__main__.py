@@ -1,0 +1,26 @@
+"""python -m gateway: connect to the internal services, then serve the public API."""
+
+from gateway.downstream import Downstream
+from gateway.servicer import GatewayServicer
+from hwotp import config, logs
+from hwotp.metrics import Metrics
+from hwotp.server import Registration, Service
+from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
+
+
+def main() -> None:
+    settings = config.load()
+    logs.configure(settings.log_level)
+    metrics = Metrics("gateway")
+    downstream = Downstream(settings)
+    name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+    servicer = GatewayServicer(settings, downstream, metrics)
+    try:
+        Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
+                [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics).run()
+    finally:
+        downstream.close()
+
+
+if __name__ == "__main__":
+    main()

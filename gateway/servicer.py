@@ -1,0 +1,144 @@
+"""The public Gateway servicer: validates, orchestrates the internal services, decides, fails closed."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway import validation
+from gateway.decision import Outcome, Reason, decide
+from gateway.downstream import Budget, Downstream, translate
+from hwotp import boxes, logs
+from hwotp.config import Settings
+from hwotp.errors import FailedPrecondition, InvalidInput
+from hwotp.metrics import Metrics
+from hwotp.preprocess import preprocess_boxes
+from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, recognizer_pb2, verifier_pb2
+
+_CLAIM_REJECTIONS = {
+    challenge_pb2.CLAIM_STATUS_UNKNOWN: gateway_pb2.UNKNOWN_CHALLENGE,
+    challenge_pb2.CLAIM_STATUS_EXPIRED: gateway_pb2.EXPIRED,
+    challenge_pb2.CLAIM_STATUS_ALREADY_USED: gateway_pb2.ALREADY_USED,
+}
+_REASONS = {
+    Reason.ACCEPTED: gateway_pb2.ACCEPTED,
+    Reason.WRONG_DIGITS: gateway_pb2.WRONG_DIGITS,
+    Reason.WRITER_MISMATCH: gateway_pb2.WRITER_MISMATCH,
+    Reason.EXPIRED: gateway_pb2.EXPIRED,
+}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
+    def __init__(self, settings: Settings, downstream: Downstream, metrics: Metrics):
+        self.settings, self.down, self.metrics = settings, downstream, metrics
+
+    def _budget(self, context) -> Budget:
+        return Budget(self.settings.gateway_budget_ms / 1000.0, context)
+
+    def _call(self, method, request, budget: Budget, service: str):
+        try:
+            return method(request, timeout=budget.remaining())
+        except grpc.RpcError as error:
+            raise translate(error, service) from None
+
+    def Enroll(self, request, context):
+        budget = self._budget(context)
+        user = validation.user_id(request.user_id)
+        images, digits = validation.enrolment_samples(request.samples, self.settings)
+        batch = preprocess_boxes(images)
+        normalized = boxes.from_batch(batch)
+        read = self._call(self.down.recognizer.Recognize, recognizer_pb2.RecognizeRequest(boxes=normalized),
+                          budget, "recognizer")
+        refused = [f"sample {i} (labelled {d}) reads as {r.digit} with confidence {r.confidence:.2f}"
+                   for i, (d, r) in enumerate(zip(digits, read.results))
+                   if r.digit != d and r.confidence >= self.settings.enrol_refuse_confidence]
+        if refused:
+            raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
+        enrolled = self._call(self.down.verifier.Enroll,
+                              verifier_pb2.VerifierEnrollRequest(user_id=user, boxes=normalized, digits=digits),
+                              budget, "verifier")
+        logs.audit("enrolment", user=user, samples=len(digits), model_version=enrolled.model_version)
+        return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,
+                                          model_version=enrolled.model_version)
+
+    def DeleteEnrollment(self, request, context):
+        budget = self._budget(context)
+        user = validation.user_id(request.user_id)
+        deleted = self._call(self.down.verifier.DeleteEnrollment, verifier_pb2.GetEnrollmentRequest(user_id=user),
+                             budget, "verifier").deleted
+        logs.audit("enrolment_deleted", user=user, deleted=deleted)
+        return gateway_pb2.DeleteEnrollmentResponse(deleted=deleted)
+
+    def BeginChallenge(self, request, context):
+        budget = self._budget(context)
+        user = validation.user_id(request.user_id)
+        if request.length and not 4 <= request.length <= 10:
+            raise InvalidInput(f"length {request.length} is outside 4-10")
+        status = self._call(self.down.verifier.GetEnrollment, verifier_pb2.GetEnrollmentRequest(user_id=user),
+                            budget, "verifier")
+        if not status.enrolled:
+            raise FailedPrecondition("user is not enrolled")
+        if not status.current:
+            raise FailedPrecondition("re-enrolment required: the user's templates belong to an older verifier model")
+        issued = self._call(self.down.challenge.Create,
+                            challenge_pb2.CreateChallengeRequest(user_id=user, length=request.length),
+                            budget, "challenge")
+        expires_at = Timestamp()
+        expires_at.FromMilliseconds(issued.expires_at_ms)
+        logs.audit("challenge", user=user, length=len(issued.digits), time_limit_s=issued.time_limit_s)
+        return gateway_pb2.BeginChallengeResponse(challenge_id=issued.challenge_id, digits=issued.digits,
+                                                  expires_at=expires_at, time_limit_s=issued.time_limit_s)
+
+    def SubmitChallenge(self, request, context):
+        arrived_ms = _now_ms()
+        budget = self._budget(context)
+        user = validation.user_id(request.user_id)
+        challenge_id = validation.challenge_id(request.challenge_id)
+        batch = preprocess_boxes(validation.submission_boxes(request.boxes))
+        claim = self._call(self.down.challenge.Claim,
+                           challenge_pb2.ClaimChallengeRequest(challenge_id=challenge_id, user_id=user),
+                           budget, "challenge")
+        if claim.status != challenge_pb2.CLAIM_STATUS_CLAIMED:
+            return self._respond(user, False, _CLAIM_REJECTIONS.get(claim.status, gateway_pb2.UNKNOWN_CHALLENGE))
+        if len(batch) != len(claim.digits):
+            raise InvalidInput(f"{len(batch)} boxes for a {len(claim.digits)}-digit challenge; the challenge is used up")
+        expected = [int(c) for c in claim.digits]
+        normalized = boxes.from_batch(batch)
+        # Both models at once, each with what is left of the budget.
+        recognising = self.down.recognizer.Recognize.future(
+            recognizer_pb2.RecognizeRequest(boxes=normalized), timeout=budget.remaining())
+        verifying = self.down.verifier.Verify.future(
+            verifier_pb2.VerifyRequest(user_id=user, boxes=normalized, digits=expected), timeout=budget.remaining())
+        try:
+            recognised = recognising.result()
+        except grpc.RpcError as error:
+            verifying.cancel()
+            raise translate(error, "recognizer") from None
+        try:
+            verdict = verifying.result()
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return self._respond(user, False, gateway_pb2.NOT_ENROLLED)
+            raise translate(error, "verifier") from None
+        outcome: Outcome = decide(claim.digits, [r.digit for r in recognised.results], verdict.writer_ok,
+                                  arrived_ms, claim.expires_at_ms)
+        return self._respond(user, outcome.accepted, _REASONS[outcome.reason], details={
+            "digit_correct": [int(r.digit) == d for r, d in zip(recognised.results, expected)],
+            "recognition_confidence": [round(r.confidence, 4) for r in recognised.results],
+            "writer_scores": [round(s, 4) for s in verdict.scores],
+            "writer_passed": list(verdict.passed), "policy": verdict.policy,
+        })
+
+    def _respond(self, user: str, accepted: bool, reason: int, details: dict | None = None):
+        decision = gateway_pb2.ACCEPT if accepted else gateway_pb2.REJECT
+        reason_name = gateway_pb2.Reason.Name(reason)
+        self.metrics.decisions.labels(gateway_pb2.Decision.Name(decision), reason_name).inc()
+        logs.audit("decision", user=user, decision=gateway_pb2.Decision.Name(decision), reason=reason_name,
+                   **(details or {}))
+        return gateway_pb2.SubmitChallengeResponse(decision=decision, reason=reason)

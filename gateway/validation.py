@@ -1,0 +1,58 @@
+"""Shape checks of public requests: bad input is INVALID_ARGUMENT with a message that says what is wrong."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from hwotp.config import Settings
+from hwotp.errors import InvalidInput
+
+MAX_BOXES = 10
+_USER_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def user_id(value: str) -> str:
+    if not value:
+        raise InvalidInput("user_id is missing")
+    if not _USER_ID.fullmatch(value):
+        raise InvalidInput("user_id must be 1-128 printable ASCII characters without spaces")
+    return value
+
+
+def challenge_id(value: str) -> str:
+    if not value:
+        raise InvalidInput("challenge_id is missing")
+    if not _CHALLENGE_ID.fullmatch(value):
+        raise InvalidInput("challenge_id is malformed")
+    return value
+
+
+def submission_boxes(boxes) -> list[bytes]:
+    if not 1 <= len(boxes) <= MAX_BOXES:
+        raise InvalidInput(f"{len(boxes)} boxes given; a challenge has 4 to {MAX_BOXES}")
+    for index, box in enumerate(boxes):
+        if not box.image:
+            raise InvalidInput(f"box {index}: image is empty")
+    return [box.image for box in boxes]
+
+
+def enrolment_samples(samples, settings: Settings) -> tuple[list[bytes], list[int]]:
+    limit = 10 * settings.enrol_max_per_digit
+    if len(samples) > limit:
+        raise InvalidInput(f"{len(samples)} samples given; at most {limit} ({settings.enrol_max_per_digit} per digit)")
+    for index, sample in enumerate(samples):
+        if sample.digit > 9:
+            raise InvalidInput(f"sample {index}: digit {sample.digit} is not 0-9")
+        if not sample.handwriting.image:
+            raise InvalidInput(f"sample {index}: image is empty")
+    counts = Counter(sample.digit for sample in samples)
+    short = [d for d in range(10) if counts[d] < settings.enrol_min_per_digit]
+    if short:
+        raise InvalidInput(f"at least {settings.enrol_min_per_digit} samples of every digit are needed; "
+                           f"too few of {short}")
+    over = [d for d in range(10) if counts[d] > settings.enrol_max_per_digit]
+    if over:
+        raise InvalidInput(f"at most {settings.enrol_max_per_digit} samples per digit; too many of {over}")
+    return [s.handwriting.image for s in samples], [int(s.digit) for s in samples]

@@ -1,0 +1,93 @@
+"""Every setting of every service: environment variables read once into a frozen object.
+
+`python -m hwotp.config` prints them all as the README's table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Mapping
+
+
+def _setting(env: str, default, doc: str):
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("HWOTP_HOST", "127.0.0.1", "Address every service binds to (0.0.0.0 in containers).")
+    redis_url: str = _setting("HWOTP_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for challenges and templates.")
+    models_dir: str = _setting("HWOTP_MODELS_DIR", "", "Folder with the ONNX files and models.json (default: the repository's models/).")
+    grace_s: float = _setting("HWOTP_GRACE_S", 5.0, "On SIGTERM: seconds in-flight calls get to finish.")
+    max_message_bytes: int = _setting("HWOTP_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, "Largest gRPC message a service accepts.")
+    workers: int = _setting("HWOTP_WORKERS", 16, "gRPC worker threads per service.")
+    log_level: str = _setting("HWOTP_LOG_LEVEL", "INFO", "Python logging level.")
+
+    gateway_port: int = _setting("HWOTP_GATEWAY_PORT", 50051, "Public gRPC port of the gateway (0: any free port).")
+    gateway_metrics_port: int = _setting("HWOTP_GATEWAY_METRICS_PORT", 9101, "Prometheus port of the gateway (0: any free port).")
+    recognizer_port: int = _setting("HWOTP_RECOGNIZER_PORT", 50052, "gRPC port of the recognizer.")
+    recognizer_metrics_port: int = _setting("HWOTP_RECOGNIZER_METRICS_PORT", 9102, "Prometheus port of the recognizer.")
+    verifier_port: int = _setting("HWOTP_VERIFIER_PORT", 50053, "gRPC port of the verifier.")
+    verifier_metrics_port: int = _setting("HWOTP_VERIFIER_METRICS_PORT", 9103, "Prometheus port of the verifier.")
+    challenge_port: int = _setting("HWOTP_CHALLENGE_PORT", 50054, "gRPC port of the challenge service.")
+    challenge_metrics_port: int = _setting("HWOTP_CHALLENGE_METRICS_PORT", 9104, "Prometheus port of the challenge service.")
+
+    recognizer_addr: str = _setting("HWOTP_RECOGNIZER_ADDR", "127.0.0.1:50052", "Where the gateway finds the recognizer (dns:/// targets balance over replicas).")
+    verifier_addr: str = _setting("HWOTP_VERIFIER_ADDR", "127.0.0.1:50053", "Where the gateway finds the verifier.")
+    challenge_addr: str = _setting("HWOTP_CHALLENGE_ADDR", "127.0.0.1:50054", "Where the gateway finds the challenge service.")
+
+    gateway_budget_ms: int = _setting("HWOTP_GATEWAY_BUDGET_MS", 3000, "Time budget of one gateway call; downstream deadlines are what remains of it.")
+    enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
+    enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.9, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused.")
+    enrol_max_per_digit: int = _setting("HWOTP_ENROL_MAX_PER_DIGIT", 10, "Enrolment samples accepted at most per digit.")
+
+    challenge_length: int = _setting("HWOTP_CHALLENGE_LENGTH", 6, "Default number of digits of a challenge (4-10).")
+    challenge_time_limit_s: int = _setting("HWOTP_CHALLENGE_TIME_LIMIT_S", 60, "Time to answer a challenge; also its TTL in Redis.")
+
+    writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
+    onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
+
+    def validate(self) -> "Settings":
+        if not 4 <= self.challenge_length <= 10:
+            raise ConfigError("HWOTP_CHALLENGE_LENGTH must be between 4 and 10")
+        if self.challenge_time_limit_s < 1:
+            raise ConfigError("HWOTP_CHALLENGE_TIME_LIMIT_S must be at least 1")
+        if self.writer_policy not in ("all_pass", "fused_mean"):
+            raise ConfigError("HWOTP_WRITER_POLICY must be all_pass or fused_mean")
+        if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:
+            raise ConfigError("HWOTP_ENROL_MIN_PER_DIGIT must be >= 1 and <= HWOTP_ENROL_MAX_PER_DIGIT")
+        return self
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every HWOTP_* variable once; a bad value stops the process with a clear message."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for item in fields(Settings):
+        raw = environ.get(item.metadata["env"])
+        if raw is None or raw == "":
+            continue
+        kind = type(item.default)
+        try:
+            values[item.name] = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{item.metadata['env']}={raw!r} is not a valid {kind.__name__}") from None
+    return Settings(**values).validate()
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for item in fields(Settings):
+        default = "" if item.default is MISSING else item.default
+        rows.append(f"| `{item.metadata['env']}` | `{default}` | {item.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

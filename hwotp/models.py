@@ -1,0 +1,94 @@
+"""The committed models and their metadata (models/models.json), as the services use them."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from hwotp.onnx_model import OnnxModel, sha256_of
+from hwotp.scoring import ScoringConfig
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+META_FILE = "models.json"
+
+
+def models_dir(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("HWOTP_MODELS_DIR") or DEFAULT_MODELS_DIR)
+
+
+class ModelBundle:
+    """Lazily loads only what a caller uses: the recognizer service never loads the verifier."""
+
+    def __init__(self, directory: Path, meta: dict, threads: int = 1):
+        self.directory, self.meta, self.threads = directory, meta, threads
+        self._embedders: dict[str, OnnxModel] = {}
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None, threads: int = 1) -> "ModelBundle":
+        path = models_dir(directory)
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path} is missing: run `make train` or check HWOTP_MODELS_DIR")
+        return cls(path, json.loads(meta_path.read_text()), threads)
+
+    def _onnx(self, entry: dict) -> OnnxModel:
+        return OnnxModel(self.directory / entry["file"], self.threads, entry.get("sha256"))
+
+    @cached_property
+    def recognizer(self) -> OnnxModel:
+        return self._onnx(self.meta["recognizer"])
+
+    @property
+    def recognizer_version(self) -> str:
+        return self.meta["recognizer"]["version"]
+
+    def _verifier_entry(self, which: str = "deployed") -> dict:
+        return self.meta["verifier" if which == "deployed" else "baseline_verifier"]
+
+    def verifier(self, which: str = "deployed") -> tuple[OnnxModel, ScoringConfig, np.ndarray | None]:
+        entry = self._verifier_entry(which)
+        if which not in self._embedders:
+            self._embedders[which] = self._onnx(entry)
+        config = self.scoring_config(which)
+        return self._embedders[which], config, self.cohort if config.cohort_top > 0 else None
+
+    def scoring_config(self, which: str = "deployed") -> ScoringConfig:
+        return ScoringConfig(**self._verifier_entry(which)["scoring"])
+
+    @property
+    def verifier_version(self) -> str:
+        return self.meta["verifier"]["version"]
+
+    @cached_property
+    def _cohort_file(self):
+        entry = self.meta["verifier"]["cohort"]
+        path = self.directory / entry["file"]
+        if sha256_of(path) != entry["sha256"]:
+            raise ValueError(f"{path} does not match the sha256 in models.json")
+        return np.load(path)
+
+    @property
+    def cohort(self) -> np.ndarray:
+        return self._cohort_file["templates"].astype(np.float32)
+
+    @property
+    def cohort_writers(self) -> np.ndarray:
+        return self._cohort_file["writers"]
+
+    @property
+    def policy(self) -> str:
+        return self.meta["decision"]["policy"]
+
+    @property
+    def default_length(self) -> int:
+        return int(self.meta["decision"]["default_length"])
+
+    def threshold(self, policy: str, length: int) -> float:
+        return float(self.meta["decision"]["thresholds"][policy][str(length)])
+
+    def versions(self) -> dict:
+        return {"recognizer": self.recognizer_version, "verifier": self.verifier_version}

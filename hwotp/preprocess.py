@@ -1,0 +1,130 @@
+"""One handwritten box -> the model input, the same code for serving and training.
+
+The model input is the MNIST normalisation: the ink's bounding box scaled to fit
+20x20 keeping its aspect ratio, placed in a 28x28 field so that the centre of
+mass lies at the centre, white ink on black, float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from hwotp.errors import InvalidInput
+
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+MAX_SIDE = 4096
+MIN_SIDE = 8
+ACCEPTED_FORMATS = ("PNG", "JPEG")
+
+_FIELD = 28
+_BOX = 20
+# Below this the pixel is background noise (JPEG ringing, paper texture).
+_INK_THRESHOLD = 0.1
+# A box whose ink is this faint holds no writing.
+_MIN_CONTRAST = 0.15
+
+
+class InvalidImage(InvalidInput):
+    """The bytes are not a usable image of one handwritten digit."""
+
+
+def decode_box(data: bytes) -> np.ndarray:
+    """Decode PNG/JPEG bytes into an ink map: float32, 1 = ink, 0 = background."""
+    if not data:
+        raise InvalidImage("image is empty")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidImage(f"image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise InvalidImage(f"image dimensions are too large; the largest side allowed is {MAX_SIDE}") from exc
+    except Exception as exc:  # PIL raises many types for garbage input
+        raise InvalidImage("not a PNG or JPEG image") from exc
+    if image.format not in ACCEPTED_FORMATS:
+        raise InvalidImage(f"image format {image.format} is not accepted; send PNG or JPEG")
+    width, height = image.size
+    # Checked from the header, before any pixel is decompressed: this is what
+    # stops decompression bombs.
+    if max(width, height) > MAX_SIDE:
+        raise InvalidImage(f"image is {width}x{height}; the largest side allowed is {MAX_SIDE}")
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImage(f"image is {width}x{height}; the smallest side allowed is {MIN_SIDE}")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _ink_map(image)
+    except InvalidImage:
+        raise
+    except Exception as exc:
+        raise InvalidImage(f"image data is corrupt: {exc.__class__.__name__}") from exc
+
+
+def _ink_map(image: Image.Image) -> np.ndarray:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
+        # Canvas exports draw strokes on a transparent background: the alpha
+        # channel is then the ink, whatever colour the strokes were given.
+        if alpha.min() < 0.5:
+            return _stretch(alpha)
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:  # dark ink on a light background
+        gray = 1.0 - gray
+    return _stretch(gray)
+
+
+def _stretch(ink: np.ndarray) -> np.ndarray:
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    background = float(np.median(border))
+    top = float(ink.max())
+    if top - background < _MIN_CONTRAST:
+        raise InvalidImage("image holds no visible writing")
+    return np.clip((ink - background) / (top - background), 0.0, 1.0)
+
+
+def normalize_digit(ink: np.ndarray) -> np.ndarray:
+    """MNIST-normalise an ink map (any size, 1 = ink) into a 28x28 float32 field."""
+    ink = np.asarray(ink, dtype=np.float32)
+    mask = ink > _INK_THRESHOLD
+    if not mask.any():
+        raise InvalidImage("image holds no visible writing")
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = np.where(mask, ink, 0.0)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = _BOX / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    if (new_w, new_h) != (width, height):
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        crop = np.asarray(Image.fromarray(crop, mode="F").resize((new_w, new_h), resample))
+    crop = np.clip(crop, 0.0, None)
+    # Thin strokes scaled down come out grey; the models were trained on
+    # saturated MNIST strokes.
+    crop = crop / crop.max()
+    field = np.zeros((_FIELD, _FIELD), dtype=np.float32)
+    total = crop.sum()
+    ys, xs = np.indices(crop.shape)
+    com_y, com_x = (ys * crop).sum() / total, (xs * crop).sum() / total
+    top = int(np.clip(round(_FIELD / 2 - com_y), 0, _FIELD - new_h))
+    left = int(np.clip(round(_FIELD / 2 - com_x), 0, _FIELD - new_w))
+    field[top : top + new_h, left : left + new_w] = crop
+    return field
+
+
+def preprocess_box(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes of one box -> 28x28 float32 model input."""
+    return normalize_digit(decode_box(data))
+
+
+def preprocess_boxes(boxes: list[bytes]) -> np.ndarray:
+    """A batch of boxes -> (n, 1, 28, 28) float32; raises InvalidImage naming the box."""
+    out = np.empty((len(boxes), 1, _FIELD, _FIELD), dtype=np.float32)
+    for index, data in enumerate(boxes):
+        try:
+            out[index, 0] = preprocess_box(data)
+        except InvalidImage as exc:
+            raise InvalidImage(f"box {index}: {exc}") from exc
+    return out

@@ -1,0 +1,75 @@
+"""Writer-verification scores: pure numpy, shared by the verifier service and evaluation.
+
+A user's template is one vector per digit: the mean of the unit-length
+embeddings of that digit's enrolment samples (so p . template[d] is the mean
+cosine similarity of a probe p with those samples). A probe's raw score mixes
+its similarity to the template of its own digit with that to the user's other
+digits (style carries across digits), and is then z-normalised against a
+cohort of training writers' templates (the adaptive top-N cohort of the probe),
+so that one threshold means the same thing for every digit and every writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    metric: str = "cosine"  # "cosine" or "euclidean" (the paper's baseline)
+    cross_digit_weight: float = 0.0
+    cohort_top: int = 0  # 0: no cohort normalisation
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_templates(embeddings: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """Enrolment embeddings (n, D) with their digits -> (10, D) per-digit means."""
+    templates = np.zeros((10, embeddings.shape[1]), dtype=np.float32)
+    for digit in range(10):
+        chosen = embeddings[digits == digit]
+        if len(chosen) == 0:
+            raise ValueError(f"no enrolment sample of digit {digit}")
+        templates[digit] = chosen.mean(axis=0)
+    return templates
+
+
+def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """probes (P, D), their digits (P,), templates (T, 10, D) -> (P, T) raw scores."""
+    same = templates[:, digits, :].transpose(1, 0, 2)  # (P, T, D)
+    if config.metric == "euclidean":
+        return -np.linalg.norm(probes[:, None, :] - same, axis=2)
+    own = np.einsum("pd,ptd->pt", probes, same)
+    if config.cross_digit_weight == 0:
+        return own
+    all_digits = np.einsum("pd,tkd->ptk", probes, templates).sum(axis=2)
+    others = (all_digits - own) / 9.0
+    return (1 - config.cross_digit_weight) * own + config.cross_digit_weight * others
+
+
+def scores(
+    probes: np.ndarray,
+    digits: np.ndarray,
+    templates: np.ndarray,
+    cohort: np.ndarray | None,
+    config: ScoringConfig,
+    cohort_exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """(P, T) normalised scores; higher means more likely the template's writer.
+
+    cohort: (J, 10, D) templates of other writers. cohort_exclude: optional
+    (P, J) boolean mask of cohort entries not to use for a probe (its own writer).
+    """
+    raw = raw_scores(probes, digits, templates, config)
+    if config.cohort_top <= 0 or cohort is None:
+        return raw
+    against_cohort = raw_scores(probes, digits, cohort, config)
+    if cohort_exclude is not None:
+        against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
+    top = np.sort(against_cohort, axis=1)[:, -config.cohort_top :]
+    mean = top.mean(axis=1, keepdims=True)
+    std = top.std(axis=1, keepdims=True) + 1e-6
+    return (raw - mean) / std

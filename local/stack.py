@@ -1,0 +1,186 @@
+"""Start redis-server and the four services as real processes on loopback.
+
+python -m local.stack up      start in the background (pids in run/), return
+python -m local.stack down    stop what `up` started
+python -m local.stack run     start, run the demo, serve until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from local.redis_server import RedisServer
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_DIR = REPO / "run"
+_LISTENING = re.compile(r"listening grpc=(\S+) metrics=(\S+)")
+SERVICES = (  # order matters: the gateway needs the others' addresses
+    ("recognizer", "services.recognizer"),
+    ("verifier", "services.verifier"),
+    ("challenge", "services.challenge"),
+    ("gateway", "gateway"),
+)
+
+
+class ServiceProcess:
+    def __init__(self, name: str, process: subprocess.Popen, out: Path):
+        self.name, self.process, self.out = name, process, out
+        self.address = self.metrics_address = ""
+
+    def wait_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(self.out.read_text()) if self.out.exists() else None
+            if match:
+                self.address, self.metrics_address = match.groups()
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        log = self.out.with_suffix(".log")
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        raise RuntimeError(f"{self.name} did not start:\n{tail}")
+
+    def signal(self, number: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(number)
+
+
+def wait_serving(address: str, timeout: float = 30.0) -> None:
+    """Poll grpc.health.v1 until SERVING; never sleep-and-hope."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+    raise TimeoutError(f"{address} did not become SERVING within {timeout} s")
+
+
+class Stack:
+    """Redis plus the four services: on the configured ports, or on free ones (tests)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, fixed_ports: bool = False,
+                 detach: bool = False):
+        self.workdir, self.detach = Path(workdir), detach
+        self.env = {**os.environ, **(env or {})}
+        self.fixed_ports = fixed_ports
+        self.redis: RedisServer | None = None
+        self.services: dict[str, ServiceProcess] = {}
+
+    def start(self, timeout: float = 60.0) -> "Stack":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("HWOTP_REDIS_URL"):
+            self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)
+            self.env["HWOTP_REDIS_URL"] = self.redis.url
+        for name, module in SERVICES:
+            self.start_service(name, module, timeout)
+        return self
+
+    def start_service(self, name: str, module: str, timeout: float = 60.0) -> ServiceProcess:
+        env = dict(self.env)
+        if not self.fixed_ports:
+            env[f"HWOTP_{name.upper()}_PORT"] = "0"
+            env[f"HWOTP_{name.upper()}_METRICS_PORT"] = "0"
+        for other in ("recognizer", "verifier", "challenge"):
+            if other in self.services:
+                env[f"HWOTP_{other.upper()}_ADDR"] = self.services[other].address
+        out = self.workdir / f"{name}.out"
+        out.unlink(missing_ok=True)
+        with open(out, "wb") as stdout, open(self.workdir / f"{name}.log", "ab") as stderr:
+            process = subprocess.Popen([sys.executable, "-m", module], cwd=REPO, env=env, stdout=stdout,
+                                       stderr=stderr, start_new_session=self.detach)
+        service = ServiceProcess(name, process, out)
+        self.services[name] = service
+        service.wait_listening(timeout)
+        wait_serving(service.address, timeout)
+        return service
+
+    @property
+    def gateway(self) -> str:
+        return self.services["gateway"].address
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.signal(signal.SIGTERM)
+        for service in self.services.values():
+            try:
+                service.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+        if self.redis:
+            self.redis.stop()
+
+    def describe(self) -> dict:
+        return {"redis": self.env["HWOTP_REDIS_URL"],
+                "pids": {n: s.process.pid for n, s in self.services.items()} | (
+                    {"redis": self.redis.process.pid} if self.redis else {}),
+                "addresses": {n: s.address for n, s in self.services.items()},
+                "metrics": {n: s.metrics_address for n, s in self.services.items()}}
+
+
+def _up(detach: bool) -> Stack:
+    stack = Stack(RUN_DIR, fixed_ports=True, detach=detach).start()
+    state = stack.describe()
+    (RUN_DIR / "stack.json").write_text(json.dumps(state, indent=1))
+    print(f"hwotp is up: gateway on {stack.gateway}, redis {state['redis']}, logs in {RUN_DIR}", flush=True)
+    return stack
+
+
+def _down() -> None:
+    state_file = RUN_DIR / "stack.json"
+    if not state_file.exists():
+        print("nothing to stop (no run/stack.json)")
+        return
+    for name, pid in json.loads(state_file.read_text())["pids"].items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped {name} (pid {pid})")
+        except ProcessLookupError:
+            pass
+    state_file.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "run"])
+    args = parser.parse_args()
+    if args.command == "down":
+        _down()
+        return
+    if args.command == "up":
+        _up(detach=True)
+        return
+    from local import demo
+
+    stack = _up(detach=False)
+    try:
+        demo.run(stack.gateway)
+        print("serving; Ctrl-C stops", flush=True)
+        while all(s.process.poll() is None for s in stack.services.values()):
+            time.sleep(0.5)
+        print("a service exited; stopping", flush=True)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        stack.stop()
+        (RUN_DIR / "stack.json").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

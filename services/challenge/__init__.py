@@ -1,0 +1,1 @@
+"""Challenge service: random digit challenges in Redis, each claimed at most once."""

@@ -1,0 +1,24 @@
+"""python -m services.challenge: connect to Redis, then serve."""
+
+from hwotp import config, logs, redis_client
+from hwotp.metrics import Metrics
+from hwotp.server import Registration, Service
+from hwotp.v1 import challenge_pb2, challenge_pb2_grpc
+from services.challenge.servicer import ChallengeServicer
+from services.challenge.store import ChallengeStore
+
+
+def main() -> None:
+    settings = config.load()
+    logs.configure(settings.log_level)
+    client = redis_client.connect(settings)
+    metrics = Metrics("challenge")
+    name = challenge_pb2.DESCRIPTOR.services_by_name["Challenge"].full_name
+    servicer = ChallengeServicer(ChallengeStore(client), settings)
+    Service("challenge", settings, settings.challenge_port, settings.challenge_metrics_port,
+            [Registration(challenge_pb2_grpc.add_ChallengeServicer_to_server, servicer, name)],
+            metrics, ready=lambda: redis_client.is_up(client)).run()
+
+
+if __name__ == "__main__":
+    main()

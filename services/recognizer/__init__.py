@@ -1,0 +1,1 @@
+"""Digit recognition service: the ONNX CNN, one batched inference per request."""

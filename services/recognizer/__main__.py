@@ -1,0 +1,25 @@
+"""python -m services.recognizer: load the model, then serve."""
+
+from hwotp import config, logs
+from hwotp.metrics import Metrics
+from hwotp.models import ModelBundle
+from hwotp.server import Registration, Service
+from hwotp.v1 import recognizer_pb2, recognizer_pb2_grpc
+from services.recognizer.recognition import DigitRecognizer
+from services.recognizer.servicer import RecognizerServicer
+
+
+def main() -> None:
+    settings = config.load()
+    logs.configure(settings.log_level)
+    bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
+    metrics = Metrics("recognizer")
+    recognizer = DigitRecognizer(bundle.recognizer, bundle.recognizer_version, metrics)
+    name = recognizer_pb2.DESCRIPTOR.services_by_name["Recognizer"].full_name
+    servicer = RecognizerServicer(recognizer)
+    Service("recognizer", settings, settings.recognizer_port, settings.recognizer_metrics_port,
+            [Registration(recognizer_pb2_grpc.add_RecognizerServicer_to_server, servicer, name)], metrics).run()
+
+
+if __name__ == "__main__":
+    main()

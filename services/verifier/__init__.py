@@ -1,0 +1,1 @@
+"""Writer verification service: ONNX embeddings, templates in Redis, calibrated scores."""

@@ -1,0 +1,27 @@
+"""python -m services.verifier: load the model, connect to Redis, then serve."""
+
+from hwotp import config, logs, redis_client
+from hwotp.metrics import Metrics
+from hwotp.models import ModelBundle
+from hwotp.server import Registration, Service
+from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
+from services.verifier.servicer import VerifierServicer
+from services.verifier.templates import TemplateStore
+from services.verifier.verification import WriterVerifier
+
+
+def main() -> None:
+    settings = config.load()
+    logs.configure(settings.log_level)
+    bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
+    metrics = Metrics("verifier")
+    client = redis_client.connect(settings)
+    verifier = WriterVerifier(bundle, TemplateStore(client), metrics, settings.writer_policy)
+    name = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
+    Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,
+            [Registration(verifier_pb2_grpc.add_VerifierServicer_to_server, VerifierServicer(verifier), name)],
+            metrics, ready=lambda: redis_client.is_up(client)).run()
+
+
+if __name__ == "__main__":
+    main()

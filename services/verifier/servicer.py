@@ -1,0 +1,48 @@
+"""Verifier gRPC servicer: protobuf in, domain call, protobuf out."""
+
+from __future__ import annotations
+
+from hwotp import boxes
+from hwotp.errors import InvalidInput
+from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
+from services.verifier.verification import WriterVerifier
+
+MAX_BOXES = 128
+
+
+def _user(request) -> str:
+    if not request.user_id:
+        raise InvalidInput("user_id is missing")
+    return request.user_id
+
+
+def _batch(request):
+    if len(request.boxes) > MAX_BOXES:
+        raise InvalidInput(f"{len(request.boxes)} boxes; at most {MAX_BOXES} per request")
+    return boxes.to_batch(request.boxes)
+
+
+class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
+    def __init__(self, verifier: WriterVerifier):
+        self.verifier = verifier
+
+    def Enroll(self, request, context):
+        templates = self.verifier.enrol(_user(request), _batch(request), list(request.digits))
+        return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
+
+    def Verify(self, request, context):
+        verdict = self.verifier.verify(_user(request), _batch(request), list(request.digits))
+        return verifier_pb2.VerifyResponse(
+            scores=verdict.scores.tolist(), passed=verdict.passed.tolist(), writer_ok=verdict.writer_ok,
+            model_version=self.verifier.version, policy=self.verifier.policy)
+
+    def GetEnrollment(self, request, context):
+        templates = self.verifier.store.load(_user(request))
+        if templates is None:
+            return verifier_pb2.GetEnrollmentResponse(enrolled=False)
+        return verifier_pb2.GetEnrollmentResponse(
+            enrolled=True, model_version=templates.model_version,
+            current=templates.model_version == self.verifier.version)
+
+    def DeleteEnrollment(self, request, context):
+        return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_user(request)))

@@ -1,0 +1,77 @@
+"""Enrol writers and check boxes against their templates (no gRPC here)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwotp import scoring
+from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
+from hwotp.metrics import Metrics
+from hwotp.models import ModelBundle
+from services.verifier.templates import Templates, TemplateStore
+
+
+@dataclass(frozen=True)
+class Verdict:
+    scores: np.ndarray
+    passed: np.ndarray
+    writer_ok: bool
+
+
+class WriterVerifier:
+    def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str):
+        self.embedder, self.config, self.cohort = bundle.verifier("deployed")
+        self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
+        self.thresholds = bundle.meta["decision"]["thresholds"]
+
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        embeddings = self.embedder(batch)
+        self.metrics.inference_seconds.labels("verifier").observe(time.perf_counter() - started)
+        self.metrics.batch_size.labels("verifier").observe(len(batch))
+        return embeddings
+
+    @staticmethod
+    def _check_digits(digits, count: int) -> np.ndarray:
+        if len(digits) != count:
+            raise InvalidInput(f"{count} boxes but {len(digits)} digits")
+        digits = np.asarray(digits, dtype=np.int64)
+        if len(digits) and (digits.min() < 0 or digits.max() > 9):
+            raise InvalidInput("digits must be 0-9")
+        return digits
+
+    def enrol(self, user_id: str, batch: np.ndarray, digits) -> Templates:
+        digits = self._check_digits(digits, len(batch))
+        missing = sorted(set(range(10)) - set(digits.tolist()))
+        if missing:
+            raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
+        templates = Templates(self.version, scoring.make_templates(self._embed(batch), digits), len(batch))
+        self.store.save(user_id, templates)
+        return templates
+
+    def templates_of(self, user_id: str) -> Templates:
+        templates = self.store.load(user_id)
+        if templates is None:
+            raise NotFound("user is not enrolled")
+        if templates.model_version != self.version:
+            raise FailedPrecondition(
+                f"re-enrolment required: templates belong to {templates.model_version}, "
+                f"the verifier now runs {self.version}")
+        return templates
+
+    def verify(self, user_id: str, batch: np.ndarray, digits) -> Verdict:
+        digits = self._check_digits(digits, len(batch))
+        if not 1 <= len(digits) <= 10:
+            raise InvalidInput("between 1 and 10 boxes can be verified at once")
+        templates = self.templates_of(user_id)
+        scores = scoring.scores(self._embed(batch), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
+        length = str(len(digits))
+        passed = scores > self.thresholds["all_pass"][length]
+        if self.policy == "all_pass":
+            writer_ok = bool(passed.all())
+        else:
+            writer_ok = bool(scores.mean() > self.thresholds["fused_mean"][length])
+        return Verdict(scores, passed, writer_ok)

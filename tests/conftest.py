@@ -1,0 +1,102 @@
+"""Shared fixtures: real data of held-out writers, the real models, real processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from hwotp import scoring
+from hwotp.models import ModelBundle
+from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
+from local.handwriting import Writer
+from local.stack import Stack
+from training import data, split
+
+
+@pytest.fixture(scope="session")
+def bundle() -> ModelBundle:
+    return ModelBundle.load()
+
+
+@pytest.fixture(scope="session")
+def test_digits() -> data.DigitSet:
+    """Digits of the test writers only (never used to train or tune)."""
+    return data.load().of_writers(split.load_split()["test"])
+
+
+def _probe_verdicts(bundle: ModelBundle, writer: Writer, victim: Writer, length: int) -> dict[int, np.ndarray]:
+    embedder, config, cohort = bundle.verifier()
+    templates = scoring.make_templates(embedder(victim.images[victim.enrol_index][:, None]),
+                                       victim.digits[victim.enrol_index])
+    threshold = bundle.threshold("all_pass", length)
+    out = {}
+    for digit, rows in writer.probes.items():
+        fields = writer.images[rows][:, None]
+        read = bundle.recognizer(fields).argmax(axis=1) == digit
+        score = scoring.scores(embedder(fields), np.full(len(rows), digit), templates[None], cohort, config)[:, 0]
+        out[digit] = (read, score > threshold)
+    return out
+
+
+def _writer(digits: data.DigitSet, key: int) -> Writer:
+    mine = digits.writers == key
+    return Writer(digits.images[mine], digits.digits[mine])
+
+
+@pytest.fixture(scope="session")
+def writers(bundle, test_digits) -> tuple[Writer, Writer]:
+    """(genuine, impostor): two held-out writers, their probes sorted by what the models make of them.
+
+    Integration tests check the system's plumbing, not model quality (that is
+    training.evaluate's job): a genuine login writes only probes the models
+    accept, an impostor only probes the writer check rejects against the
+    victim, so that every expected decision is deterministic.
+    """
+    from local.demo import DEMO_WRITER, IMPOSTOR_WRITER
+
+    genuine, impostor = _writer(test_digits, DEMO_WRITER), _writer(test_digits, IMPOSTOR_WRITER)
+    length = bundle.default_length
+    own = _probe_verdicts(bundle, genuine, genuine, length)
+    genuine.probes = {d: genuine.probes[d][read & ok] for d, (read, ok) in own.items()}
+    other = _probe_verdicts(bundle, impostor, genuine, length)
+    impostor.probes = {d: impostor.probes[d][read & ~ok] for d, (read, ok) in other.items()}
+    for who, w in (("genuine", genuine), ("impostor", impostor)):
+        empty = [d for d, rows in w.probes.items() if len(rows) == 0]
+        assert not empty, f"{who} writer has no usable probe of digits {empty}; choose other demo writers"
+    return genuine, impostor
+
+
+def start_stack(tmp: Path, **env: str) -> Stack:
+    return Stack(tmp, env={"HWOTP_LOG_LEVEL": "WARNING", **env}).start()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(stack):
+    with grpc.insecure_channel(stack.gateway) as channel:
+        yield gateway_pb2_grpc.GatewayStub(channel)
+
+
+@pytest.fixture(scope="module")
+def enrolled(gateway, writers) -> str:
+    user = "alice@example.com"
+    gateway.Enroll(writers[0].enrolment(user), timeout=30)
+    return user
+
+
+def submit(gateway, user: str, challenge: gateway_pb2.BeginChallengeResponse, boxes, timeout: float = 10):
+    return gateway.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(
+        challenge_id=challenge.challenge_id, user_id=user, boxes=boxes), timeout=timeout)
+
+
+def begin(gateway, user: str, length: int = 0) -> gateway_pb2.BeginChallengeResponse:
+    return gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user, length=length), timeout=10)

@@ -1,0 +1,32 @@
+"""The decision is a pure function: every digit right, the writer check, in time."""
+
+import pytest
+
+from gateway.decision import Reason, decide
+
+IN_TIME, DEADLINE = 1_000, 2_000
+
+
+def test_accepts_only_when_everything_passes():
+    outcome = decide("4817", [4, 8, 1, 7], True, IN_TIME, DEADLINE)
+    assert outcome.accepted and outcome.reason is Reason.ACCEPTED
+
+
+@pytest.mark.parametrize("recognised", [[4, 8, 1, 1], [7, 1, 8, 4], [4, 8, 1], [4, 8, 1, 7, 0]])
+def test_any_wrong_or_missing_digit_rejects(recognised):
+    outcome = decide("4817", recognised, True, IN_TIME, DEADLINE)
+    assert not outcome.accepted and outcome.reason is Reason.WRONG_DIGITS
+
+
+def test_writer_mismatch_rejects_right_digits():
+    outcome = decide("4817", [4, 8, 1, 7], False, IN_TIME, DEADLINE)
+    assert not outcome.accepted and outcome.reason is Reason.WRITER_MISMATCH
+
+
+def test_late_answer_rejects_even_when_perfect():
+    outcome = decide("4817", [4, 8, 1, 7], True, DEADLINE + 1, DEADLINE)
+    assert not outcome.accepted and outcome.reason is Reason.EXPIRED
+
+
+def test_answer_at_the_deadline_counts():
+    assert decide("4817", [4, 8, 1, 7], True, DEADLINE, DEADLINE).accepted

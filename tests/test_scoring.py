@@ -1,0 +1,70 @@
+"""Writer scoring and the evaluation protocol, on data whose answer is known."""
+
+import numpy as np
+import pytest
+
+from hwotp import scoring
+from training import protocol
+
+
+def unit(rows):
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+def test_templates_are_per_digit_means():
+    embeddings = unit(np.eye(4)[[0, 1, 2, 3] * 5])[:20]
+    digits = np.repeat(np.arange(10), 2)
+    templates = scoring.make_templates(embeddings, digits)
+    assert templates.shape == (10, 4)
+    np.testing.assert_allclose(templates[0], embeddings[:2].mean(axis=0))
+
+
+def test_missing_digit_cannot_make_templates():
+    with pytest.raises(ValueError, match="digit 9"):
+        scoring.make_templates(unit(np.ones((9, 4))), np.arange(9))
+
+
+def test_own_writer_scores_higher_with_and_without_cohort():
+    rng = np.random.default_rng(0)
+    styles = unit(rng.normal(size=(30, 16)))  # writer style vectors
+    templates = np.repeat(styles[:, None, :], 10, axis=1)
+    probes = unit(styles[:5] + 0.3 * rng.normal(size=(5, 16)))
+    digits = np.arange(5)
+    for config in (scoring.ScoringConfig(), scoring.ScoringConfig("cosine", 0.25, 10),
+                   scoring.ScoringConfig("euclidean")):
+        scores = scoring.scores(probes, digits, templates[:5], templates[5:], config)
+        assert scores.shape == (5, 5)
+        assert (scores.argmax(axis=1) == np.arange(5)).all()
+
+
+def test_error_rates_on_known_distributions():
+    genuine = np.array([0.9, 0.8, 0.7, 0.6])
+    impostor = np.array([0.1, 0.2, 0.3, 0.65])
+    assert protocol.eer(genuine, impostor) == pytest.approx(0.25)
+    assert protocol.frr_at_far(genuine, impostor, 0.0) == pytest.approx(0.25)
+    assert protocol.eer(genuine, impostor - 1) == 0.0
+    threshold = protocol.threshold_at_far(impostor, 0.25)
+    assert (impostor > threshold).mean() <= 0.25
+
+
+def test_attempts_are_built_from_real_probes_of_distinct_digits():
+    writers = np.repeat(np.arange(6), 60)
+    digits = np.tile(np.repeat(np.arange(10), 6), 6)
+    enrolment = protocol.enrol(digits, writers, 3)
+    assert len(enrolment.writers) == 6 and enrolment.skipped_writers == 0
+    owners_score = (enrolment.probe_owner[:, None] == np.arange(6)[None, :]).astype(np.float32)
+    attempts = protocol.build_attempts(enrolment, owners_score, 4, 10, seed=0)
+    assert attempts.genuine.shape == (60, 4) and attempts.impostor.shape == (60, 4)
+    assert (attempts.genuine == 1).all() and (attempts.impostor == 0).all()
+    for row in attempts.genuine_probes:
+        assert len(set(enrolment.probe_digit[row])) == 4  # distinct digits
+        assert len(set(enrolment.probe_owner[row])) == 1  # one writer
+    impostor_digits = enrolment.probe_digit[attempts.impostor_probes]
+    np.testing.assert_array_equal(impostor_digits, enrolment.probe_digit[attempts.genuine_probes])
+
+
+def test_writers_short_of_a_digit_are_skipped_and_counted():
+    writers = np.array([0] * 30 + [1] * 29)
+    digits = np.concatenate([np.repeat(np.arange(10), 3), np.repeat(np.arange(10), 3)[:29]])
+    assert protocol.enrol(digits, writers, 3).skipped_writers == 1

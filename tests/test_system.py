@@ -1,0 +1,262 @@
+"""The whole system as real processes: redis-server and the four services on free loopback ports."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
+from local.stack import wait_serving
+from tests.conftest import begin, start_stack, submit
+
+pytestmark = pytest.mark.integration
+rng = np.random.default_rng(7)
+
+
+def test_genuine_login_is_accepted(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    assert len(challenge.digits) == 6 and len(set(challenge.digits)) == 6
+    assert challenge.time_limit_s == 60
+    answer = submit(gateway, enrolled, challenge, writers[0].write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.ACCEPT, gateway_pb2.ACCEPTED)
+
+
+def test_longer_challenge_on_request(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled, length=8)
+    assert len(challenge.digits) == 8
+    answer = submit(gateway, enrolled, challenge, writers[0].write(challenge.digits, rng))
+    assert answer.decision == gateway_pb2.ACCEPT
+
+
+def test_wrong_digits_are_rejected(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    shifted = challenge.digits[1:] + challenge.digits[0]  # right digits, wrong boxes
+    answer = submit(gateway, enrolled, challenge, writers[0].write(shifted, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.WRONG_DIGITS)
+
+
+def test_another_writer_is_rejected(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    answer = submit(gateway, enrolled, challenge, writers[1].write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.WRITER_MISMATCH)
+
+
+def test_second_submission_is_rejected(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    boxes = writers[0].write(challenge.digits, rng)
+    assert submit(gateway, enrolled, challenge, boxes).decision == gateway_pb2.ACCEPT
+    again = submit(gateway, enrolled, challenge, boxes)
+    assert (again.decision, again.reason) == (gateway_pb2.REJECT, gateway_pb2.ALREADY_USED)
+
+
+def test_twenty_concurrent_submissions_give_one_decision(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    boxes = writers[0].write(challenge.digits, rng)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: submit(gateway, enrolled, challenge, boxes), range(20)))
+    reasons = Counter(gateway_pb2.Reason.Name(a.reason) for a in answers)
+    assert reasons == Counter({"ACCEPTED": 1, "ALREADY_USED": 19})
+
+
+def test_challenge_of_another_user_cannot_be_used(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    answer = submit(gateway, "mallory", challenge, writers[0].write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.UNKNOWN_CHALLENGE)
+    # and the owner can still answer it
+    assert submit(gateway, enrolled, challenge, writers[0].write(challenge.digits, rng)).decision == gateway_pb2.ACCEPT
+
+
+def test_unknown_user_gets_no_challenge(gateway):
+    with pytest.raises(grpc.RpcError) as error:
+        begin(gateway, "nobody")
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not enrolled" in error.value.details()
+
+
+def test_templates_of_another_model_version_need_reenrolment(gateway, stack, writers):
+    user = "bob-old-model"
+    gateway.Enroll(writers[0].enrolment(user), timeout=30)
+    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    # as if the verifier had been upgraded since this user enrolled
+    client.hset("hwotp:tpl:" + hashlib.sha256(user.encode()).hexdigest(), "model_version", "verifier-old")
+    with pytest.raises(grpc.RpcError) as error:
+        begin(gateway, user)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "re-enrolment required" in error.value.details()
+
+
+def test_enrolment_refuses_a_mislabelled_sample_and_keeps_nothing(gateway, writers):
+    request = writers[0].enrolment("carol")
+    ones = [s for s in request.samples if s.digit == 1]
+    sevens = [s for s in request.samples if s.digit == 7]
+    ones[0].handwriting.CopyFrom(sevens[0].handwriting)  # a 7 labelled as 1
+    with pytest.raises(grpc.RpcError) as error:
+        gateway.Enroll(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "labelled 1" in error.value.details() and "reads as 7" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
+        begin(gateway, "carol")
+    assert "not enrolled" in error.value.details()
+
+
+def _png_box() -> handwriting_pb2.Handwriting:
+    return handwriting_pb2.Handwriting(image=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda g, u, w: g.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=""), timeout=5), "user_id is missing"),
+    (lambda g, u, w: g.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=u, length=3), timeout=5), "outside 4-10"),
+    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(user_id=u, boxes=w[0].write("1234", rng)), timeout=5), "challenge_id is missing"),
+    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=[_png_box()] * 6), timeout=5), "box 0"),
+    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=[handwriting_pb2.Handwriting()] * 6), timeout=5), "image is empty"),
+    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=w[0].write("0123456789", rng) * 2), timeout=5), "20 boxes"),
+    (lambda g, u, w: g.Enroll(gateway_pb2.EnrollRequest(user_id=u, samples=w[0].enrolment(u).samples[:20]), timeout=5), "too few of"),
+    (lambda g, u, w: g.Enroll(gateway_pb2.EnrollRequest(user_id=u, samples=[handwriting_pb2.LabeledDigit(digit=12, handwriting=_png_box())]), timeout=5), "digit 12"),
+    (lambda g, u, w: g.Enroll(gateway_pb2.EnrollRequest(user_id="a b", samples=[]), timeout=5), "printable"),
+])
+def test_bad_input_is_invalid_argument_with_a_reason(gateway, enrolled, writers, call, message):
+    with pytest.raises(grpc.RpcError) as error:
+        call(gateway, enrolled, writers)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.value.details()
+
+
+def test_wrong_number_of_boxes_is_invalid_argument(gateway, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    with pytest.raises(grpc.RpcError) as error:
+        submit(gateway, enrolled, challenge, writers[0].write(challenge.digits[:4], rng))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "4 boxes for a 6-digit challenge" in error.value.details()
+
+
+def test_responses_carry_no_scores():
+    fields = {f.name for f in gateway_pb2.SubmitChallengeResponse.DESCRIPTOR.fields}
+    assert fields == {"decision", "reason"}
+
+
+def test_every_service_has_health_and_reflection(stack):
+    expected = {"recognizer": "hwotp.v1.Recognizer", "verifier": "hwotp.v1.Verifier",
+                "challenge": "hwotp.v1.Challenge", "gateway": "hwotp.v1.Gateway"}
+    for name, service in expected.items():
+        with grpc.insecure_channel(stack.services[name].address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            names = {s.name for reply in replies for s in reply.list_services_response.service}
+            assert service in names and "grpc.health.v1.Health" in names
+
+
+def test_metrics_count_decisions_and_rpcs(gateway, stack, enrolled, writers):
+    challenge = begin(gateway, enrolled)
+    submit(gateway, enrolled, challenge, writers[0].write(challenge.digits, rng))
+    text = urllib.request.urlopen(f"http://{stack.services['gateway'].metrics_address}/metrics", timeout=5).read().decode()
+    assert 'hwotp_decisions_total{decision="ACCEPT",reason="ACCEPTED"}' in text
+    assert 'hwotp_rpc_duration_seconds_count{code="OK",method="SubmitChallenge",service="gateway"}' in text
+    text = urllib.request.urlopen(f"http://{stack.services['recognizer'].metrics_address}/metrics", timeout=5).read().decode()
+    assert 'hwotp_inference_batch_size_bucket{le="6.0",model="recognizer"}' in text
+
+
+# --- a stack of our own for each test that changes it -------------------------------------------
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    made = []
+
+    def make(**env):
+        made.append(start_stack(tmp_path, **env))
+        return made[-1]
+
+    yield make
+    for running in made:
+        running.stop()
+
+
+def _stub(address):
+    return gateway_pb2_grpc.GatewayStub(grpc.insecure_channel(address))
+
+
+def test_late_answer_is_expired(own_stack, writers):
+    running = own_stack(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
+    gateway = _stub(running.gateway)
+    gateway.Enroll(writers[0].enrolment("dave"), timeout=30)
+    challenge = begin(gateway, "dave")
+    assert challenge.time_limit_s == 1
+    time.sleep(1.2)  # the time limit has to pass: this is what is tested
+    answer = submit(gateway, "dave", challenge, writers[0].write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.EXPIRED)
+
+
+def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
+    running = own_stack()
+    gateway = _stub(running.gateway)
+    gateway.Enroll(writers[0].enrolment("erin"), timeout=30)
+    challenge = begin(gateway, "erin")
+    running.services["verifier"].process.kill()
+    running.services["verifier"].process.wait()
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as error:
+        submit(gateway, "erin", challenge, writers[0].write(challenge.digits, rng))
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 3.5  # within the gateway's budget
+    running.redis.kill()
+    with pytest.raises(grpc.RpcError) as error:
+        begin(gateway, "erin")
+    assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_sigterm_drains_in_flight_calls(own_stack, writers):
+    running = own_stack()
+    gateway = _stub(running.gateway)
+    gateway.Enroll(writers[0].enrolment("frank"), timeout=30)
+    challenges = [begin(gateway, "frank") for _ in range(5)]
+    verifier = running.services["verifier"].process
+    verifier.send_signal(signal.SIGSTOP)  # hold the calls in flight inside the gateway
+    try:
+        calls = [gateway.SubmitChallenge.future(gateway_pb2.SubmitChallengeRequest(
+            challenge_id=c.challenge_id, user_id="frank", boxes=writers[0].write(c.digits, rng)), timeout=15)
+            for c in challenges]
+        time.sleep(0.5)  # the calls reach the gateway and wait on the frozen verifier
+        running.services["gateway"].process.send_signal(signal.SIGTERM)
+        with grpc.insecure_channel(running.gateway) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + 3
+            status = None
+            while time.monotonic() < deadline:
+                try:
+                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                except grpc.RpcError:
+                    status = "gone"
+                if status != health_pb2.HealthCheckResponse.SERVING:
+                    break
+            assert status != health_pb2.HealthCheckResponse.SERVING
+    finally:
+        verifier.send_signal(signal.SIGCONT)
+    assert [c.result().decision for c in calls] == [gateway_pb2.ACCEPT] * 5
+    assert running.services["gateway"].process.wait(timeout=10) == 0
+
+
+def test_services_recover_when_redis_returns(own_stack, writers):
+    running = own_stack()
+    gateway = _stub(running.gateway)
+    gateway.Enroll(writers[0].enrolment("gina"), timeout=30)
+    running.redis.kill()
+    with pytest.raises(grpc.RpcError):
+        begin(gateway, "gina")
+    running.redis.start()  # same port, same AOF directory
+    wait_serving(running.services["challenge"].address, timeout=10)
+    challenge = begin(gateway, "gina")  # the enrolment survived kill -9
+    answer = submit(gateway, "gina", challenge, writers[0].write(challenge.digits, rng))
+    assert answer.decision == gateway_pb2.ACCEPT

@@ -1,0 +1,61 @@
+"""What both training commands share: seeding, the split's data, batching, export."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training import data, split
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_split_data(directory: str | None, limit: int | None = None) -> dict[str, data.DigitSet]:
+    digits = data.load(directory, limit=limit)
+    writers = split.load_split()
+    parts = {name: digits.of_writers(keys) for name, keys in writers.items()}
+    print("digits per part: " + ", ".join(f"{name} {len(part)}" for name, part in parts.items()), flush=True)
+    return parts
+
+
+def tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images[:, None, :, :], dtype=np.float32))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: np.ndarray, batch: int = 1024) -> np.ndarray:
+    model.eval()
+    outputs = [model(tensor(images[i : i + batch])).numpy() for i in range(0, len(images), batch)]
+    return np.concatenate(outputs)
+
+
+def save(model: torch.nn.Module, onnx_path: Path, output_name: str, history: list[dict], minutes: float) -> None:
+    """The ONNX file the services load, plus the torch weights and training log beside it
+    (DIR/torch/NAME.pt and .json) that the ONNX-versus-torch test compares against."""
+    export_onnx(model, onnx_path, output_name)
+    torch_dir = onnx_path.parent / "torch"
+    torch_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), torch_dir / f"{onnx_path.stem}.pt")
+    log = {"minutes": round(minutes, 2), "threads": torch.get_num_threads(), "history": history}
+    (torch_dir / f"{onnx_path.stem}.json").write_text(json.dumps(log, indent=1) + "\n")
+
+
+def export_onnx(model: torch.nn.Module, path: Path, output_name: str) -> None:
+    """Export with a dynamic batch dimension as one self-contained file."""
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, 1, 28, 28)
+    torch.onnx.export(
+        model, (example,), str(path), input_names=["image"], output_names=[output_name],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
+        external_data=False, dynamo=True, verbose=False,
+    )
+    print(f"exported {path}", flush=True)

@@ -1,0 +1,172 @@
+"""Evaluate the committed ONNX models on any data directory of the mnist-writers layout.
+
+python -m training.evaluate --data DIR --out OUTDIR [--enroll 3] [--lengths 1,4,6,8]
+                            [--writers all|train|val|test] [--verifier deployed|baseline]
+
+Loads only models/*.onnx and models/models.json (no torch). Writes
+OUTDIR/report.json and OUTDIR/det.png. An attempt's score is the mean of its
+digits' normalised scores (`eer`, the DET curves); `eer_all_pass` scores it by
+its weakest digit, the rule the deployed per-digit all-pass decision uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwotp import scoring
+from hwotp.models import META_FILE, ModelBundle, models_dir
+from training import data, protocol, split
+
+ATTEMPTS_PER_WRITER = 200
+
+
+def recognition_report(predicted: np.ndarray, digits: data.DigitSet) -> dict:
+    correct = predicted == digits.digits
+    per_series = {
+        {0: "census_employees", 4: "high_school_students"}.get(int(s), str(s)): {
+            "accuracy": float(correct[digits.series == s].mean()),
+            "digits": int((digits.series == s).sum()),
+        }
+        for s in np.unique(digits.series)
+    }
+    return {"accuracy": float(correct.mean()), "digits": int(len(correct)), "per_series": per_series}
+
+
+def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, enroll: int):
+    """Embed every digit and score every probe against every enrolled writer."""
+    embedder, config, cohort = bundle.verifier(which)
+    embeddings = embedder(digits.images[:, None])
+    enrolment = protocol.enrol(digits.digits, digits.writers, enroll)
+    cohort_writers = bundle.cohort_writers if cohort is not None else None
+    scores = protocol.score_matrix(embeddings, enrolment, cohort, config, cohort_writers)
+    return enrolment, scores
+
+
+def length_report(attempts: protocol.Attempts) -> dict:
+    genuine, impostor = attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1)
+    return {
+        "eer": protocol.eer(genuine, impostor),
+        "far_at_frr_5pct": protocol.far_at_frr(genuine, impostor, 0.05),
+        "frr_at_far_1pct": protocol.frr_at_far(genuine, impostor, 0.01),
+        "eer_all_pass": protocol.eer(attempts.genuine.min(axis=1), attempts.impostor.min(axis=1)),
+        "genuine_attempts": int(len(genuine)),
+        "impostor_attempts": int(len(impostor)),
+        "writers_skipped": attempts.skipped_writers,
+    }
+
+
+def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, predicted, length: int) -> dict:
+    """The deployed decision: every digit recognised AND the writer check, at the stored thresholds."""
+    recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
+    out = {"length": length, "policy": bundle.policy}
+    for policy in ("all_pass", "fused_mean"):
+        threshold = bundle.threshold(policy, length)
+        fuse = np.min if policy == "all_pass" else np.mean
+        genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
+        impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
+        out[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
+    out["frr"], out["far"] = out[bundle.policy]["frr"], out[bundle.policy]["far"]
+    return out
+
+
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 5))
+    for label, (far, frr) in curves.items():
+        keep = (far > 0) & (frr > 0)
+        axes.loglog(far[keep] * 100, frr[keep] * 100, label=label)
+    axes.plot([0.01, 100], [0.01, 100], ":", color="grey", linewidth=0.8, label="EER line")
+    axes.set(xlim=(0.05, 100), ylim=(0.05, 100), xlabel="false accept rate (%)", ylabel="false reject rate (%)",
+             title="hwotp writer verification (DET)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str, which: str, models_dir=None) -> dict:
+    started = time.time()
+    bundle = ModelBundle.load(models_dir)
+    digits = data.load(data_dir)
+    if writers != "all":
+        digits = digits.of_writers(split.load_split()[writers])
+    print(f"{len(digits)} digits of {len(np.unique(digits.writers))} writers", flush=True)
+    predicted = bundle.recognizer(digits.images[:, None]).argmax(axis=1)
+    enrolment, scores = verification_scores(bundle, which, digits, enroll)
+    report = {
+        "data": str(data_dir or data.data_dir()),
+        "writers": writers,
+        "verifier": which,
+        "models": bundle.versions(),
+        "recognition": recognition_report(predicted, digits),
+        "verification": {
+            "enrolled_per_digit": enroll,
+            "writers_enrolled": int(len(enrolment.writers)),
+            "writers_skipped": enrolment.skipped_writers,
+            "scoring": bundle.scoring_config(which).to_dict(),
+            "lengths": {},
+        },
+    }
+    curves = {}
+    for length in sorted(set(lengths) | {bundle.default_length}):
+        attempts = protocol.build_attempts(enrolment, scores, length, ATTEMPTS_PER_WRITER, seed=length)
+        if length in lengths:
+            report["verification"]["lengths"][str(length)] = length_report(attempts)
+            curves[f"{length} digit{'s' if length > 1 else ''}"] = protocol.det_points(
+                attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))
+            print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
+        if length == bundle.default_length and which == "deployed":
+            report["system"] = system_report(bundle, attempts, enrolment, predicted, length)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_det(curves, out / "det.png")
+    report["seconds"] = round(time.time() - started, 1)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out / 'report.json'} and {out / 'det.png'}", flush=True)
+    return report
+
+
+def record(report: dict, models=None) -> None:
+    """Keep a report's headline figures in models.json, keyed by verifier and writers."""
+    path = models_dir(models) / META_FILE
+    meta = json.loads(path.read_text())
+    meta["figures"][f"{report['verifier']}/{report['writers']}"] = {
+        key: report[key] for key in ("recognition", "verification", "system") if key in report
+    }
+    path.write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="data directory (default: $HWOTP_DATA_DIR or ../shared/data/mnist-writers)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--enroll", type=int, default=3)
+    parser.add_argument("--lengths", default="1,4,6,8")
+    parser.add_argument("--writers", choices=["all", "train", "val", "test"], default="all",
+                        help="evaluate only one part of models/split.json (default: every writer in DIR)")
+    parser.add_argument("--verifier", choices=["deployed", "baseline"], default="deployed")
+    parser.add_argument("--models", default=None, help="models directory (default: the repository's models/)")
+    parser.add_argument("--record", action="store_true", help="also store the figures in models.json")
+    args = parser.parse_args()
+    lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
+    if not lengths or min(lengths) < 1 or max(lengths) > 10:
+        parser.error("--lengths takes challenge lengths between 1 and 10")
+    report = evaluate(args.data, args.out, args.enroll, lengths, args.writers, args.verifier, args.models)
+    if args.record:
+        record(report, args.models)
+    print(json.dumps({"recognition": report["recognition"]["accuracy"],
+                      "eer": {k: v["eer"] for k, v in report["verification"]["lengths"].items()},
+                      "system": {k: report.get("system", {}).get(k) for k in ("frr", "far")}}))
+
+
+if __name__ == "__main__":
+    main()

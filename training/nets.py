@@ -1,0 +1,60 @@
+"""The two networks. Both take (batch, 1, 28, 28) float32 MNIST-normalised digits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Recognizer(nn.Module):
+    """The paper's CNN (four convolutions, 2x2 max pooling after every second,
+    two fully connected layers, dropout) with batch norm added."""
+
+    def __init__(self, width: int = 32, hidden: int = 256, dropout: float = 0.4):
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv(1, width), _conv(width, width), nn.MaxPool2d(2),
+            _conv(width, 2 * width), _conv(2 * width, 2 * width), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(hidden, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class Embedder(nn.Module):
+    """One twin of the Siamese pair: a digit image -> an L2-normalised style embedding."""
+
+    def __init__(self, width: int = 32, dim: int = 128):
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv(1, width), _conv(width, width), nn.MaxPool2d(2),
+            _conv(width, 2 * width), _conv(2 * width, 2 * width), nn.MaxPool2d(2),
+            _conv(2 * width, 4 * width), _conv(4 * width, 4 * width),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width * 7 * 7, dim), nn.BatchNorm1d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.features(x)), dim=1)
+
+
+class CosineMarginHead(nn.Module):
+    """CosFace: logits s * (cos(theta) - m) for the true class, s * cos(theta) otherwise."""
+
+    def __init__(self, dim: int, classes: int, scale: float = 30.0, margin: float = 0.35):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(classes, dim) * 0.01)
+        self.scale, self.margin = scale, margin
+
+    def forward(self, embedding: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        cosine = embedding @ F.normalize(self.weight, dim=1).T
+        cosine = cosine - self.margin * F.one_hot(target, cosine.shape[1])
+        return F.cross_entropy(self.scale * cosine, target)

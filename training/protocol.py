@@ -1,0 +1,166 @@
+"""The verification protocol: enrolment and probes, attempts built from real digits, error rates.
+
+For each writer and digit the first `enroll` samples (in file order) are the
+enrolment and the rest are probes. A genuine attempt of length n is n probes of
+n distinct digits by the enrolled writer; an impostor attempt is n probes of
+the same digits by another writer, scored against the first writer's
+enrolment. Nothing is derived by assuming independence between digits.
+numpy only: evaluation runs without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwotp import scoring
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    writers: np.ndarray  # (T,) writer keys that could be enrolled
+    enrol_index: np.ndarray  # (T, 10, k) sample indices of each writer's enrolment
+    probe_index: np.ndarray  # (P,) sample indices of probes
+    probe_owner: np.ndarray  # (P,) position in `writers` of each probe's writer
+    probe_digit: np.ndarray  # (P,)
+    skipped_writers: int  # writers with fewer than k samples of some digit
+
+
+def enrol(digits: np.ndarray, writers: np.ndarray, k: int) -> Enrolment:
+    kept, enrol_rows, probes, owners = [], [], [], []
+    skipped = 0
+    for key in np.unique(writers):
+        rows = np.flatnonzero(writers == key)
+        per_digit = [rows[digits[rows] == d] for d in range(10)]
+        if min(len(r) for r in per_digit) < k:
+            skipped += 1
+            continue
+        owner = len(kept)
+        kept.append(key)
+        enrol_rows.append([r[:k] for r in per_digit])
+        for r in per_digit:
+            probes.extend(r[k:])
+            owners.extend([owner] * len(r[k:]))
+    probe_index = np.asarray(probes, dtype=np.int64)
+    return Enrolment(
+        writers=np.asarray(kept, dtype=np.int64),
+        enrol_index=np.asarray(enrol_rows, dtype=np.int64).reshape(len(kept), 10, k),
+        probe_index=probe_index,
+        probe_owner=np.asarray(owners, dtype=np.int64),
+        probe_digit=digits[probe_index],
+        skipped_writers=skipped,
+    )
+
+
+def templates_of(embeddings: np.ndarray, enrolment: Enrolment) -> np.ndarray:
+    """(T, 10, D) per-digit mean embeddings of every enrolled writer."""
+    return embeddings[enrolment.enrol_index].mean(axis=2).astype(np.float32)
+
+
+def score_matrix(
+    embeddings: np.ndarray,
+    enrolment: Enrolment,
+    cohort: np.ndarray | None,
+    config: scoring.ScoringConfig,
+    cohort_writers: np.ndarray | None = None,
+    chunk: int = 2048,
+) -> np.ndarray:
+    """(P, T): every probe scored against every enrolled writer's template.
+
+    cohort_writers names the writer of each cohort template, so that a probe's
+    own writer never serves as its cohort (which would flatter impostors).
+    """
+    templates = templates_of(embeddings, enrolment)
+    out = np.empty((len(enrolment.probe_index), len(enrolment.writers)), dtype=np.float32)
+    for start in range(0, len(out), chunk):
+        part = slice(start, start + chunk)
+        rows = enrolment.probe_index[part]
+        exclude = None
+        if cohort_writers is not None:
+            exclude = enrolment.writers[enrolment.probe_owner[part]][:, None] == cohort_writers[None, :]
+        out[part] = scoring.scores(embeddings[rows], enrolment.probe_digit[part], templates, cohort, config, exclude)
+    return out
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """Attempts of one length: per-digit scores and the probes they used."""
+
+    genuine: np.ndarray  # (A, n) per-digit scores
+    impostor: np.ndarray  # (B, n)
+    genuine_probes: np.ndarray  # (A, n) probe positions
+    impostor_probes: np.ndarray  # (B, n)
+    skipped_writers: int
+
+
+def build_attempts(enrolment: Enrolment, scores: np.ndarray, length: int, per_writer: int, seed: int) -> Attempts:
+    rng = np.random.default_rng(seed)
+    by_owner_digit: dict[tuple[int, int], np.ndarray] = {}
+    for position, (owner, digit) in enumerate(zip(enrolment.probe_owner, enrolment.probe_digit)):
+        by_owner_digit.setdefault((int(owner), int(digit)), []).append(position)
+    probes_of = {key: np.asarray(v) for key, v in by_owner_digit.items()}
+    owners = len(enrolment.writers)
+    digits_of = [np.array([d for d in range(10) if (o, d) in probes_of]) for o in range(owners)]
+    genuine, impostor, genuine_targets, impostor_targets, skipped = [], [], [], [], 0
+    for target in range(owners):
+        if len(digits_of[target]) < length:
+            skipped += 1
+            continue
+        for _ in range(per_writer):
+            chosen = rng.choice(digits_of[target], size=length, replace=False)
+            genuine.append([rng.choice(probes_of[(target, d)]) for d in chosen])
+            genuine_targets.append(target)
+            # the impostor writes the same digits, in their own hand
+            for _ in range(100):
+                other = int(rng.integers(owners))
+                if other != target and all((other, int(d)) in probes_of for d in chosen):
+                    impostor.append([rng.choice(probes_of[(other, d)]) for d in chosen])
+                    impostor_targets.append(target)
+                    break
+    genuine_probes = np.asarray(genuine, dtype=np.int64).reshape(-1, length)
+    impostor_probes = np.asarray(impostor, dtype=np.int64).reshape(-1, length)
+    return Attempts(
+        genuine=scores[genuine_probes, np.asarray(genuine_targets)[:, None]],
+        impostor=scores[impostor_probes, np.asarray(impostor_targets)[:, None]],
+        genuine_probes=genuine_probes,
+        impostor_probes=impostor_probes,
+        skipped_writers=skipped,
+    )
+
+
+def eer(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    thresholds, far, frr = _rates(genuine, impostor)
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2)
+
+
+def far_at_frr(genuine: np.ndarray, impostor: np.ndarray, frr_target: float) -> float:
+    _, far, frr = _rates(genuine, impostor)
+    return float(far[frr <= frr_target].min())
+
+
+def frr_at_far(genuine: np.ndarray, impostor: np.ndarray, far_target: float) -> float:
+    _, far, frr = _rates(genuine, impostor)
+    return float(frr[far <= far_target].min())
+
+
+def threshold_at_far(impostor: np.ndarray, far_target: float) -> float:
+    """The lowest threshold (accept when score > threshold) whose FAR is at most the target."""
+    ordered = np.sort(impostor)[::-1]
+    allowed = int(np.floor(far_target * len(ordered)))
+    return float(ordered[allowed]) if allowed < len(ordered) else float(ordered[-1])
+
+
+def det_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    _, far, frr = _rates(genuine, impostor)
+    return far, frr
+
+
+def _rates(genuine: np.ndarray, impostor: np.ndarray):
+    """FAR and FRR for every threshold t, accepting when score > t."""
+    thresholds = np.concatenate([[-np.inf], np.unique(np.concatenate([genuine, impostor]))])
+    genuine_sorted, impostor_sorted = np.sort(genuine), np.sort(impostor)
+    frr = np.searchsorted(genuine_sorted, thresholds, side="right") / len(genuine)
+    far = 1 - np.searchsorted(impostor_sorted, thresholds, side="right") / len(impostor)
+    return thresholds, far, frr
