@@ -23,6 +23,8 @@ class ConfigError(ValueError):
 class Settings:
     host: str = _setting("HWOTP_HOST", "127.0.0.1", "Address every service binds to (0.0.0.0 in containers).")
     redis_url: str = _setting("HWOTP_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for challenges and templates.")
+    redis_sentinels: str = _setting("HWOTP_REDIS_SENTINELS", "", "Comma-separated host:port of Redis Sentinels; when set, the master is found through them (HWOTP_REDIS_URL then only gives password and db).")
+    redis_master_name: str = _setting("HWOTP_REDIS_MASTER_NAME", "hwotp", "Sentinel name of the Redis master.")
     models_dir: str = _setting("HWOTP_MODELS_DIR", "", "Folder with the ONNX files and models.json (default: the repository's models/).")
     grace_s: float = _setting("HWOTP_GRACE_S", 5.0, "On SIGTERM: seconds in-flight calls get to finish.")
     max_message_bytes: int = _setting("HWOTP_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, "Largest gRPC message a service accepts.")

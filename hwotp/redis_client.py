@@ -1,22 +1,31 @@
-"""One way to reach Redis: short timeouts, so that a dead Redis fails a call fast."""
+"""One way to reach Redis: short timeouts so that a dead Redis fails a call fast, and through
+Sentinel when configured, so that a failover to a replica is followed without a restart."""
 
 from __future__ import annotations
+
+from urllib.parse import urlparse
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from hwotp.config import Settings
 
+_TIMEOUTS = dict(socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 1))
+
 
 def connect(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=0.5,
-        socket_timeout=1.0,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=10,
-    )
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(settings.redis_url, health_check_interval=10, **_TIMEOUTS)
+    url = urlparse(settings.redis_url)
+    sentinels = []
+    for item in settings.redis_sentinels.split(","):
+        host, _, port = item.strip().rpartition(":")
+        sentinels.append((host, int(port)))
+    db = int(url.path.lstrip("/") or 0)
+    sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 0.5}, **_TIMEOUTS)
+    return sentinel.master_for(settings.redis_master_name, password=url.password, db=db)
 
 
 def is_up(client: redis.Redis) -> bool:

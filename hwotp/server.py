@@ -26,6 +26,7 @@ from hwotp.config import Settings
 from hwotp.metrics import Metrics
 
 log = logging.getLogger("hwotp.server")
+LIVENESS = "liveness"
 
 _STATUS_OF = (
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -146,6 +147,9 @@ class Service:
 
     def run(self) -> None:
         self.server.start()
+        # Kubernetes' liveness probe asks for "liveness": SERVING while the process
+        # works, whatever its dependencies do (a Redis outage must not restart pods).
+        self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         self._set_health(self._is_ready())
         threading.Thread(target=self._watch_readiness, daemon=True).start()
         signal.signal(signal.SIGTERM, self.stop)

@@ -1,0 +1,197 @@
+"""The Kubernetes manifests, checked without a cluster: both overlays build, validate strictly
+against the Kubernetes schemas, and have the properties hwotp's deployment relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+OVERLAYS = ("dev", "prod")
+STATELESS = ("gateway", "recognizer", "verifier", "challenge")
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs of the Prometheus operator: no bundled schema
+
+
+def build(overlay: str) -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / "overlays" / overlay)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def objects(request) -> tuple[str, list[dict]]:
+    return request.param, build(request.param)
+
+
+def of_kind(objects, kind):
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def settings(objects) -> dict:
+    return of_kind(objects, "ConfigMap")["hwotp-settings"]["data"]
+
+
+def test_every_object_validates_strictly(objects):
+    _, docs = objects
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                kubernetes_validate.validate(doc, "1.33", strict=True)
+            continue
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+
+
+def test_deployments_have_probes_resources_and_hardening(objects):
+    _, docs = objects
+    grace = float(settings(docs)["HWOTP_GRACE_S"])
+    deployments = of_kind(docs, "Deployment")
+    assert set(deployments) == set(STATELESS)
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        pod = spec["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["terminationGracePeriodSeconds"] > grace
+        (container,) = pod["containers"]
+        grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == grpc_port, f"{name} {probe}"
+        assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{name} {kind}"
+        hardening = container["securityContext"]
+        assert hardening["readOnlyRootFilesystem"] is True
+        assert hardening["allowPrivilegeEscalation"] is False
+        assert hardening["capabilities"]["drop"] == ["ALL"]
+
+
+def test_every_stateless_service_has_an_hpa_and_a_pdb(objects):
+    _, docs = objects
+    hpas, pdbs = of_kind(docs, "HorizontalPodAutoscaler"), of_kind(docs, "PodDisruptionBudget")
+    for name in STATELESS:
+        hpa = hpas[name]
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+        assert hpa["spec"]["minReplicas"] >= 2
+        assert pdbs[name]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def test_ports_agree_between_deployments_services_and_settings(objects):
+    _, docs = objects
+    config, services = settings(docs), of_kind(docs, "Service")
+    for name, deployment in of_kind(docs, "Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["grpc"] == int(config[f"HWOTP_{name.upper()}_PORT"])
+        assert ports["metrics"] == int(config[f"HWOTP_{name.upper()}_METRICS_PORT"])
+        service_ports = {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}
+        assert service_ports == ports
+        assert container["image"].split("/")[-1].startswith("hwotp:")
+        if name != "gateway":
+            # the gateway reaches every replica: dns:/// on a headless Service
+            assert services[name]["spec"]["clusterIP"] == "None"
+            assert config[f"HWOTP_{name.upper()}_ADDR"] == f"dns:///{name}.hwotp.svc.cluster.local:{ports['grpc']}"
+
+
+def _ingress_sources(policy) -> list[tuple[set, set]]:
+    rules = []
+    for rule in policy["spec"].get("ingress", []):
+        sources = {frozenset(s.get("podSelector", {}).get("matchLabels", {}).items()) or
+                   ("namespace", s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name"))
+                   for s in rule.get("from", [])} or {"anywhere"}
+        rules.append((sources, {str(p["port"]) for p in rule.get("ports", [])}))
+    return rules
+
+
+def _pods(*names):
+    return {frozenset({("app.kubernetes.io/name", n)}) for n in names}
+
+
+def test_network_policies_allow_exactly_the_needed_flows(objects):
+    overlay, docs = objects
+    policies = of_kind(docs, "NetworkPolicy")
+    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    scrape = ({("namespace", "monitoring")}, {"metrics"})
+    assert _ingress_sources(policies["gateway"]) == [({"anywhere"}, {"grpc"}), scrape]
+    for name in ("recognizer", "verifier", "challenge"):
+        assert _ingress_sources(policies[name]) == [(_pods("gateway"), {"grpc"}), scrape]
+    if overlay == "dev":
+        assert _ingress_sources(policies["redis"]) == [(_pods("verifier", "challenge"), {"6379"})]
+    else:
+        assert "redis" not in policies
+        assert _ingress_sources(policies["redis-ha"]) == [(_pods("verifier", "challenge", "redis-ha"), {"6379", "26379"})]
+
+
+def test_only_the_gateway_is_exposed(objects):
+    overlay, docs = objects
+    for name, service in of_kind(docs, "Service").items():
+        kind = service["spec"].get("type", "ClusterIP")
+        if name == "gateway" and overlay == "prod":
+            assert kind == "LoadBalancer"
+        else:
+            assert kind == "ClusterIP", name
+
+
+def test_redis_persists_and_prod_has_sentinel(objects):
+    overlay, docs = objects
+    sets = of_kind(docs, "StatefulSet")
+    if overlay == "dev":
+        redis = sets["redis"]
+        (container,) = redis["spec"]["template"]["spec"]["containers"]
+        assert ["--appendonly", "yes"] == container["command"][3:5]
+        assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+        return
+    redis = sets["redis-ha"]
+    assert redis["spec"]["replicas"] == 3
+    assert {c["name"] for c in redis["spec"]["template"]["spec"]["containers"]} == {"redis", "sentinel"}
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    scripts = next(c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("redis-ha-scripts"))["data"]
+    assert "--appendonly yes --appendfsync always" in scripts["start-redis.sh"]
+    assert "sentinel monitor hwotp $MASTER 6379 2" in scripts["start-sentinel.sh"]
+    sentinels = settings(docs)["HWOTP_REDIS_SENTINELS"].split(",")
+    assert sentinels == [f"redis-ha-{i}.redis-ha.hwotp.svc.cluster.local:26379" for i in range(3)]
+    assert settings(docs)["HWOTP_REDIS_MASTER_NAME"] == "hwotp"
+
+
+def test_monitoring_covers_every_service(objects):
+    _, docs = objects
+    monitors = of_kind(docs, "ServiceMonitor")
+    for name in STATELESS:
+        assert monitors[name]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        assert monitors[name]["spec"]["endpoints"][0]["port"] == "metrics"
+    alerts = {r["alert"] for g in of_kind(docs, "PrometheusRule")["hwotp"]["spec"]["groups"] for r in g["rules"]}
+    assert alerts == {"HwotpErrorRatioHigh", "HwotpLatencyP99High", "HwotpWriterRejectionSpike",
+                      "HwotpLockoutSpike", "HwotpNoReadyPods"}
+    dashboard = json.loads(of_kind(docs, "ConfigMap")["hwotp-grafana-dashboard"]["data"]["hwotp.json"])
+    queries = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("hwotp_decisions_total", "hwotp_rpc_duration_seconds_bucket", "hwotp_inference_seconds_bucket"):
+        assert metric in queries
+
+
+def test_settings_in_configmap_secrets_referenced_not_inlined(objects):
+    overlay, docs = objects
+    assert not any("REDIS_URL" in k or "PASSWORD" in k for k in settings(docs))
+    for name in ("verifier", "challenge"):
+        (container,) = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        assert {"secretRef": {"name": "hwotp-secrets"}} in container["envFrom"]
+    secrets = of_kind(docs, "Secret")
+    # dev generates development-only values; prod expects the Secret created out of band
+    assert ("hwotp-secrets" in secrets) == (overlay == "dev")
+
+
+def test_dockerfile_builds_a_lean_non_root_image():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 2  # multi-stage
+    assert "grpc_tools.protoc" in dockerfile  # stubs generated at build time
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and not any("torch" in line or "[" in line for line in installs)  # runtime only
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert '"/usr/bin/tini", "--"' in dockerfile
+    assert "models/recognizer.onnx" in dockerfile and "models/verifier.onnx" in dockerfile
