@@ -7,7 +7,7 @@ STUBS := hwotp/v1/__init__.py
 PROTOS := $(wildcard proto/hwotp/v1/*.proto)
 EVAL_OUT ?= build/eval
 
-.PHONY: help install stubs run up down test data train evaluate clean
+.PHONY: help install stubs run up down test data train evaluate bench loadtest clean
 
 help:
 	@echo "make run       start redis + the four services, run the demo, serve until Ctrl-C"
@@ -16,6 +16,8 @@ help:
 	@echo "make data      download the public MNIST + QMNIST originals (when ../shared/data is absent)"
 	@echo "make train     retrain both models from scratch, calibrate, evaluate on the test writers"
 	@echo "make evaluate  evaluate the committed models on the test writers ($(EVAL_OUT))"
+	@echo "make bench     model-only bound vs end-to-end throughput (bench/result.json, BENCHMARKS.md)"
+	@echo "make loadtest  60 s of logins against the stack of 'make up' (build/loadtest)"
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +61,17 @@ train: $(VENV)/.full $(STUBS)
 	$(PY) -m training.calibrate
 	$(MAKE) evaluate
 	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record
+	$(PY) -m training.model_card
 
 evaluate: $(VENV)/.runtime
 	$(PY) -m training.evaluate --writers test --out $(EVAL_OUT)/test --record
+
+bench: $(STUBS)
+	$(PY) -m bench.run
+
+# Against a running stack (make up): a bounded 60-second load, loopback only.
+loadtest: $(STUBS)
+	$(PY) -m bench.loadgen --target 127.0.0.1:$${HWOTP_GATEWAY_PORT:-50051} --concurrency 8 --duration 60 --out build/loadtest
 
 clean:
 	rm -rf hwotp/v1 build run .pytest_cache

@@ -40,6 +40,9 @@ _STATUS_OF = (
 )
 
 
+_UNPARSABLE = object()
+
+
 def status_of(exc: Exception) -> grpc.StatusCode:
     for kind, code in _STATUS_OF:
         if isinstance(exc, kind):
@@ -58,11 +61,21 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        inner = handler.unary_unary
+        inner, parse = handler.unary_unary, handler.request_deserializer
+
+        def deserialize(raw: bytes):
+            # grpcio answers INTERNAL when a request cannot be parsed (invalid
+            # UTF-8 in a string, a truncated message): that is the caller's fault.
+            try:
+                return parse(raw)
+            except Exception:
+                return _UNPARSABLE
 
         def behaviour(request, context):
             started, code = time.perf_counter(), grpc.StatusCode.OK
             try:
+                if request is _UNPARSABLE:
+                    raise errors.InvalidInput("request is not a valid protobuf message (invalid UTF-8 in a string?)")
                 return inner(request, context)
             except errors.HwotpError as exc:
                 code = status_of(exc)
@@ -84,7 +97,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                     time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
-            behaviour, request_deserializer=handler.request_deserializer,
+            behaviour, request_deserializer=deserialize,
             response_serializer=handler.response_serializer)
 
 

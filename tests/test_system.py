@@ -260,3 +260,15 @@ def test_services_recover_when_redis_returns(own_stack, writers):
     challenge = begin(gateway, "gina")  # the enrolment survived kill -9
     answer = submit(gateway, "gina", challenge, writers[0].write(challenge.digits, rng))
     assert answer.decision == gateway_pb2.ACCEPT
+
+
+@pytest.mark.parametrize("payload", [b"\x0a\x02\xff\xfe", b"\xff\xff\xff", b"\x1a\x05\x0a\x03ab"])
+def test_unparsable_request_is_invalid_argument(stack, payload):
+    """Invalid UTF-8 in user_id, garbage, a truncated box: the caller's fault, never INTERNAL."""
+    with grpc.insecure_channel(stack.gateway) as channel:
+        for method in ("BeginChallenge", "SubmitChallenge", "Enroll"):
+            call = channel.unary_unary(f"/hwotp.v1.Gateway/{method}", request_serializer=lambda b: b,
+                                       response_deserializer=lambda b: b)
+            with pytest.raises(grpc.RpcError) as error:
+                call(payload, timeout=5)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.value.details())

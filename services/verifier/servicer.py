@@ -37,12 +37,11 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
             model_version=self.verifier.version, policy=self.verifier.policy)
 
     def GetEnrollment(self, request, context):
-        templates = self.verifier.store.load(_user(request))
-        if templates is None:
+        version = self.verifier.store.model_version(_user(request))
+        if version is None:
             return verifier_pb2.GetEnrollmentResponse(enrolled=False)
         return verifier_pb2.GetEnrollmentResponse(
-            enrolled=True, model_version=templates.model_version,
-            current=templates.model_version == self.verifier.version)
+            enrolled=True, model_version=version, current=version == self.verifier.version)
 
     def DeleteEnrollment(self, request, context):
         return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_user(request)))

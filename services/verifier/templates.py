@@ -45,5 +45,10 @@ class TemplateStore:
         vectors = np.frombuffer(stored[b"vectors"], dtype="<f4").reshape(10, dim)
         return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
 
+    def model_version(self, user_id: str) -> str | None:
+        """The model a user's templates belong to, None when not enrolled (one small read)."""
+        version = self.client.hget(_key(user_id), "model_version")
+        return version.decode() if version is not None else None
+
     def delete(self, user_id: str) -> bool:
         return bool(self.client.delete(_key(user_id)))

@@ -1,0 +1,1 @@
+"""Load test and benchmark of hwotp (make loadtest, make bench)."""

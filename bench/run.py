@@ -1,0 +1,155 @@
+"""make bench: model-only bound versus end-to-end throughput, on this machine, in one run.
+
+python -m bench.run [--seconds 20] [--out bench/result.json]
+
+1. model only: recognizer + verifier ONNX inference for the digits of one
+   authentication (a batch of `length` digits per model, as the services run
+   them), in-process, one worker thread per core: authentications/s of pure
+   model compute;
+2. end to end: redis-server and the four services on loopback, virtual users
+   logging in (BeginChallenge + SubmitChallenge) at fixed concurrencies; the
+   best is the maximum throughput;
+3. open-loop arrivals at half that rate: p50 / p99 latency of a login.
+Writes bench/result.json and BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.loadgen import Handwriting, LoadGenerator
+from hwotp.models import ModelBundle
+from local.stack import Stack
+
+REPO = Path(__file__).resolve().parent.parent
+CONCURRENCIES = (4, 8, 16)
+
+
+def model_only(length: int, seconds: float, workers: int) -> float:
+    bundle = ModelBundle.load()
+    embedder, _, _ = bundle.verifier()
+    batch = np.random.default_rng(0).random((length, 1, 28, 28), dtype=np.float32)
+    recognizer = bundle.recognizer
+    recognizer(batch), embedder(batch)  # warm up
+    done = [0] * workers
+    stop = time.monotonic() + seconds
+
+    def work(slot: int) -> None:
+        while time.monotonic() < stop:
+            recognizer(batch)
+            embedder(batch)
+            done[slot] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def run(seconds: float, users: int) -> dict:
+    cores = os.cpu_count() or 1
+    length = ModelBundle.load().default_length
+    print(f"model only: {length} digits per authentication, {cores} worker threads, {seconds:.0f} s", flush=True)
+    bound = model_only(length, seconds, cores)
+    print(f"  {bound:.1f} authentications/s", flush=True)
+    handwriting = Handwriting(users)
+    with tempfile.TemporaryDirectory() as workdir:
+        stack = Stack(Path(workdir), env={"HWOTP_LOG_LEVEL": "WARNING"}).start()
+        try:
+            generator = LoadGenerator(stack.gateway, handwriting, users, impostors=0.2)
+            asyncio.run(generator.run(1, None, None, count=users))  # enrol every user, warm up
+            sweeps = {}
+            for concurrency in CONCURRENCIES:
+                result = asyncio.run(generator.run(concurrency, None, seconds, None, enrol=False))
+                sweeps[concurrency] = result
+                print(f"end to end, concurrency {concurrency}: {result['auth_per_s']:.1f}/s, "
+                      f"p50 {result['latency']['login']['p50_ms']:.1f} ms, p99 {result['latency']['login']['p99_ms']:.1f} ms, "
+                      f"errors {result['errors']}", flush=True)
+            best = max(sweeps, key=lambda c: sweeps[c]["auth_per_s"])
+            e2e = sweeps[best]["auth_per_s"]
+            half = asyncio.run(generator.run(None, e2e / 2, seconds, None, enrol=False))
+            print(f"open loop at {e2e / 2:.1f}/s: p50 {half['latency']['login']['p50_ms']:.1f} ms, "
+                  f"p99 {half['latency']['login']['p99_ms']:.1f} ms, errors {half['errors']}", flush=True)
+        finally:
+            stack.stop()
+    return {
+        "machine": {"cores": cores, "cpu": cpu_model(), "python": platform.python_version()},
+        "challenge_length": length,
+        "model_only_auth_per_s": round(bound, 2),
+        "e2e_auth_per_s": round(e2e, 2),
+        "e2e_best_concurrency": best,
+        "ratio": round(e2e / bound, 3),
+        "p50_ms_at_half": round(half["latency"]["login"]["p50_ms"], 2),
+        "p99_ms_at_half": round(half["latency"]["login"]["p99_ms"], 2),
+        "p50_ms_at_max": round(sweeps[best]["latency"]["login"]["p50_ms"], 2),
+        "p99_ms_at_max": round(sweeps[best]["latency"]["login"]["p99_ms"], 2),
+        "errors": sum(r["errors"] for r in sweeps.values()) + half["errors"],
+        "sweep": {str(c): {"auth_per_s": round(r["auth_per_s"], 2), "p99_ms": round(r["latency"]["login"]["p99_ms"], 2)}
+                  for c, r in sweeps.items()},
+        "seconds_per_run": seconds,
+        "users": users,
+    }
+
+
+def write_markdown(result: dict, command: str, path: Path) -> None:
+    machine = result["machine"]
+    sweep = "\n".join(f"| {c} | {v['auth_per_s']} | {v['p99_ms']} |" for c, v in result["sweep"].items())
+    path.write_text(f"""# hwotp benchmarks
+
+Written by `{command}` (also in `bench/result.json`). Machine: {machine['cores']} cores,
+{machine['cpu']}, Python {machine['python']}. Everything — redis-server, the four
+services and the load generator — runs on this one machine, sharing its cores.
+
+| figure | value |
+|---|---|
+| model only: recognizer + verifier inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
+| end to end: BeginChallenge + SubmitChallenge through the gateway, best concurrency ({result['e2e_best_concurrency']}) | {result['e2e_auth_per_s']} auth/s |
+| ratio end to end / model only | {result['ratio']} |
+| login latency at half the maximum rate (open loop), p50 / p99 | {result['p50_ms_at_half']} / {result['p99_ms_at_half']} ms |
+| login latency at the maximum, p50 / p99 | {result['p50_ms_at_max']} / {result['p99_ms_at_max']} ms |
+| errors (non-OK status codes) | {result['errors']} |
+
+Concurrency sweep ({result['seconds_per_run']:.0f} s each, {result['users']} virtual users, 20% impostor logins):
+
+| concurrency | auth/s | p99 ms |
+|---|---|---|
+{sweep}
+""")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "result.json")
+    parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
+    args = parser.parse_args()
+    result = run(args.seconds, args.users)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_markdown(result, "make bench", args.markdown)
+    print(json.dumps({k: result[k] for k in ("model_only_auth_per_s", "e2e_auth_per_s", "ratio",
+                                             "p50_ms_at_half", "p99_ms_at_half", "errors")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

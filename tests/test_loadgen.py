@@ -1,0 +1,36 @@
+"""The load generator against the real stack: bounded, loopback only, JSON and plot written."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.loadgen import Handwriting, LoadGenerator, plot, require_loopback
+
+pytestmark = pytest.mark.integration
+
+
+def test_bounded_closed_and_open_loop_runs(stack, tmp_path):
+    generator = LoadGenerator(stack.gateway, Handwriting(4), users=4, impostors=0.5)
+    closed = asyncio.run(generator.run(4, None, None, count=24))
+    assert closed["logins"] >= 24 and closed["errors"] == 0
+    decided = sum(closed["decisions"]["genuine"].values()) + sum(closed["decisions"]["impostor"].values())
+    assert decided == closed["logins"]
+    assert closed["latency"]["SubmitChallenge"]["count"] == closed["logins"]
+    assert closed["latency"]["login"]["p50_ms"] <= closed["latency"]["login"]["p99_ms"]
+    opened = asyncio.run(generator.run(None, 20.0, 1.5, None, enrol=False))
+    assert opened["errors"] == 0 and 10 <= opened["logins"] <= 60
+    plot(closed, tmp_path / "timeline.png")
+    assert (tmp_path / "timeline.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("target", ["10.1.2.3:50051", "8.8.8.8:443"])
+def test_only_loopback_targets(target):
+    with pytest.raises(SystemExit, match="only loopback"):
+        require_loopback(target)
+
+
+def test_loopback_targets_pass():
+    require_loopback("127.0.0.1:50051")
+    require_loopback("localhost:50051")
