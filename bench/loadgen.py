@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import random
 import socket
 import time
@@ -26,8 +27,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from gateway.auth import METADATA_KEY
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
+from local.client import local_api_key
 from local.handwriting import Writer, enrolment_request, png_of
+from local.stack import RUN_DIR
 from training import data, split
 
 RPCS = ("BeginChallenge", "SubmitChallenge")
@@ -85,8 +89,10 @@ class Record:
 
 
 class LoadGenerator:
-    def __init__(self, target: str, handwriting: Handwriting, users: int, impostors: float, seed: int = 1):
+    def __init__(self, target: str, api_key: str, handwriting: Handwriting, users: int, impostors: float,
+                 seed: int = 1):
         self.target, self.handwriting = target, handwriting
+        self.metadata = ((METADATA_KEY, api_key),)
         self.users = [f"loadtest-user-{i}" for i in range(users)]
         self.impostors = impostors
         self.rng = random.Random(seed)
@@ -95,7 +101,7 @@ class LoadGenerator:
     async def enrol(self, stub) -> None:
         n = len(self.handwriting.writers)
         for i, user in enumerate(self.users):
-            await stub.Enroll(self.handwriting.enrolment(i % n, user), timeout=60)
+            await stub.Enroll(self.handwriting.enrolment(i % n, user), timeout=60, metadata=self.metadata)
 
     async def one_login(self, stub, user_index: int) -> Record:
         n = len(self.handwriting.writers)
@@ -107,12 +113,13 @@ class LoadGenerator:
         record = Record(time.monotonic(), impostor=impostor)
         try:
             began = time.perf_counter()
-            challenge = await stub.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user), timeout=10)
+            challenge = await stub.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user), timeout=10,
+                                                  metadata=self.metadata)
             record.latency["BeginChallenge"] = time.perf_counter() - began
             boxes = self.handwriting.write(writer, challenge.digits, self.rng)
             began = time.perf_counter()
             answer = await stub.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(
-                challenge_id=challenge.challenge_id, user_id=user, boxes=boxes), timeout=10)
+                challenge_id=challenge.challenge_id, user_id=user, boxes=boxes), timeout=10, metadata=self.metadata)
             record.latency["SubmitChallenge"] = time.perf_counter() - began
             record.reason = gateway_pb2.Reason.Name(answer.reason)
         except grpc.aio.AioRpcError as error:
@@ -233,13 +240,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds")
     parser.add_argument("--count", type=int, default=None, help="logins")
     parser.add_argument("--out", type=Path, default=Path("build/loadtest"))
+    parser.add_argument("--api-key", default=os.environ.get("HWOTP_API_KEY"),
+                        help="the caller's key (default: $HWOTP_API_KEY, else that of the stack `make up` started)")
     args = parser.parse_args()
     if args.duration is None and args.count is None:
         parser.error("bound the run with --duration or --count")
     if args.concurrency is None and args.rate is None:
         args.concurrency = 8
     require_loopback(args.target)
-    generator = LoadGenerator(args.target, Handwriting(max(2, args.users)), args.users, args.impostors)
+    api_key = args.api_key or local_api_key(RUN_DIR / "stack.json")
+    generator = LoadGenerator(args.target, api_key, Handwriting(max(2, args.users)), args.users, args.impostors)
     result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -76,7 +76,7 @@ def run(seconds: float, users: int) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         stack = Stack(Path(workdir), env={"HWOTP_LOG_LEVEL": "WARNING"}).start()
         try:
-            generator = LoadGenerator(stack.gateway, handwriting, users, impostors=0.2)
+            generator = LoadGenerator(stack.gateway, stack.api_key, handwriting, users, impostors=0.2)
             asyncio.run(generator.run(1, None, None, count=users))  # enrol every user, warm up
             sweeps = {}
             for concurrency in CONCURRENCIES:

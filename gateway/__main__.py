@@ -1,5 +1,6 @@
 """python -m gateway: connect to the internal services, then serve the public API."""
 
+from gateway.auth import ApiKeyInterceptor, ApiKeys
 from gateway.downstream import Downstream
 from gateway.servicer import GatewayServicer
 from hwotp import config, logs
@@ -12,12 +13,14 @@ def main() -> None:
     settings = config.load()
     logs.configure(settings.log_level)
     metrics = Metrics("gateway")
+    interceptors = [] if settings.auth == "off" else [ApiKeyInterceptor(ApiKeys(settings.api_keys))]
     downstream = Downstream(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
     servicer = GatewayServicer(settings, downstream, metrics)
     try:
         Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
-                [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics).run()
+                [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics,
+                interceptors=interceptors).run()
     finally:
         downstream.close()
 

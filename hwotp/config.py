@@ -44,6 +44,8 @@ class Settings:
     verifier_addr: str = _setting("HWOTP_VERIFIER_ADDR", "127.0.0.1:50053", "Where the gateway finds the verifier.")
     challenge_addr: str = _setting("HWOTP_CHALLENGE_ADDR", "127.0.0.1:50054", "Where the gateway finds the challenge service.")
 
+    api_keys: str = _setting("HWOTP_API_KEYS", "", "Callers allowed to use the gateway: comma-separated name:sha256-hex-of-their-key (`python -m gateway.keys NAME` makes one). Required unless HWOTP_AUTH=off.")
+    auth: str = _setting("HWOTP_AUTH", "api_key", "api_key: every gateway call must carry a registered key in x-api-key metadata; off: no caller check (local experiments only).")
     gateway_budget_ms: int = _setting("HWOTP_GATEWAY_BUDGET_MS", 3000, "Time budget of one gateway call; downstream deadlines are what remains of it.")
     enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
     enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.9, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused.")
@@ -62,6 +64,8 @@ class Settings:
             raise ConfigError("HWOTP_CHALLENGE_TIME_LIMIT_S must be at least 1")
         if self.writer_policy not in ("all_pass", "fused_mean"):
             raise ConfigError("HWOTP_WRITER_POLICY must be all_pass or fused_mean")
+        if self.auth not in ("api_key", "off"):
+            raise ConfigError("HWOTP_AUTH must be api_key or off")
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:
             raise ConfigError("HWOTP_ENROL_MIN_PER_DIGIT must be >= 1 and <= HWOTP_ENROL_MAX_PER_DIGIT")
         return self

@@ -67,7 +67,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             # grpcio answers INTERNAL when a request cannot be parsed (invalid
             # UTF-8 in a string, a truncated message): that is the caller's fault.
             try:
-                return parse(raw)
+                return parse(raw) if parse else raw
             except Exception:
                 return _UNPARSABLE
 
@@ -114,12 +114,14 @@ class Service:
     """A running hwotp service. `ready` is polled; health follows it."""
 
     def __init__(self, name: str, settings: Settings, port: int, metrics_port: int,
-                 registrations: list[Registration], metrics: Metrics, ready: Callable[[], bool] = lambda: True):
+                 registrations: list[Registration], metrics: Metrics, ready: Callable[[], bool] = lambda: True,
+                 interceptors: list[grpc.ServerInterceptor] = ()):
         self.name, self.settings, self.metrics, self.ready = name, settings, metrics, ready
         limit = settings.max_message_bytes
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix=name),
-            interceptors=[ServiceInterceptor(metrics)],
+            # The metrics interceptor first: it also times and counts refused calls.
+            interceptors=[ServiceInterceptor(metrics), *interceptors],
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
         )
         self.health = health.HealthServicer()

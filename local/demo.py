@@ -5,10 +5,10 @@ Both writers are test writers of models/split.json: the models never saw them.
 
 from __future__ import annotations
 
-import grpc
 import numpy as np
 
-from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
+from hwotp.v1 import gateway_pb2
+from local.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
 from training import data
 
@@ -35,11 +35,11 @@ def login(stub, user_id: str, writer: Writer, rng) -> tuple[str, gateway_pb2.Sub
     return challenge.digits, answer
 
 
-def run(gateway_address: str, data_dir=None) -> None:
+def run(gateway_address: str, api_key: str, data_dir=None) -> None:
     user, impostor = load_writers(data_dir)
     rng = np.random.default_rng()
-    with grpc.insecure_channel(gateway_address) as channel:
-        stub = gateway_pb2_grpc.GatewayStub(channel)
+    with gateway_channel(gateway_address, api_key) as channel:
+        stub = gateway_stub(channel)
         enrolled = stub.Enroll(user.enrolment("demo-user"), timeout=30)
         print(f"enrolled demo-user: {enrolled.samples_enrolled} samples, verifier {enrolled.model_version}")
         for who, writer in (("genuine user", user), ("impostor (right digits, another hand)", impostor)):

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.auth import key_hash
 from local.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,6 +82,11 @@ class Stack:
         self.workdir, self.detach = Path(workdir), detach
         self.env = {**os.environ, **(env or {})}
         self.fixed_ports = fixed_ports
+        # A key for this stack's local caller, unless the environment registers callers itself.
+        self.api_key = self.env.get("HWOTP_API_KEY", "")
+        if not self.env.get("HWOTP_API_KEYS"):
+            self.api_key = secrets.token_urlsafe(32)
+            self.env["HWOTP_API_KEYS"] = f"local:{key_hash(self.api_key)}"
         self.redis: RedisServer | None = None
         self.services: dict[str, ServiceProcess] = {}
 
@@ -127,7 +134,7 @@ class Stack:
             self.redis.stop()
 
     def describe(self) -> dict:
-        return {"redis": self.env["HWOTP_REDIS_URL"],
+        return {"redis": self.env["HWOTP_REDIS_URL"], "api_key": self.api_key,
                 "pids": {n: s.process.pid for n, s in self.services.items()} | (
                     {"redis": self.redis.process.pid} if self.redis else {}),
                 "addresses": {n: s.address for n, s in self.services.items()},
@@ -137,7 +144,9 @@ class Stack:
 def _up(detach: bool) -> Stack:
     stack = Stack(RUN_DIR, fixed_ports=True, detach=detach).start()
     state = stack.describe()
-    (RUN_DIR / "stack.json").write_text(json.dumps(state, indent=1))
+    state_file = RUN_DIR / "stack.json"
+    state_file.touch(mode=0o600)  # it holds the local caller's API key
+    state_file.write_text(json.dumps(state, indent=1))
     print(f"hwotp is up: gateway on {stack.gateway}, redis {state['redis']}, logs in {RUN_DIR}", flush=True)
     return stack
 
@@ -170,7 +179,7 @@ def main() -> None:
 
     stack = _up(detach=False)
     try:
-        demo.run(stack.gateway)
+        demo.run(stack.gateway, stack.api_key)
         print("serving; Ctrl-C stops", flush=True)
         while all(s.process.poll() is None for s in stack.services.values()):
             time.sleep(0.5)

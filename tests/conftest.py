@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
 from hwotp import scoring
 from hwotp.models import ModelBundle
-from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
+from gateway.auth import METADATA_KEY
+from hwotp.v1 import gateway_pb2
+from local.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
 from local.stack import Stack
 from training import data, split
@@ -82,8 +83,12 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gateway(stack):
-    with grpc.insecure_channel(stack.gateway) as channel:
-        yield gateway_pb2_grpc.GatewayStub(channel)
+    with gateway_channel(stack.gateway, stack.api_key) as channel:
+        yield gateway_stub(channel)
+
+
+def key_metadata(stack) -> tuple:
+    return ((METADATA_KEY, stack.api_key),)
 
 
 @pytest.fixture(scope="module")

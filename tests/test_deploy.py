@@ -177,8 +177,8 @@ def test_monitoring_covers_every_service(objects):
 
 def test_settings_in_configmap_secrets_referenced_not_inlined(objects):
     overlay, docs = objects
-    assert not any("REDIS_URL" in k or "PASSWORD" in k for k in settings(docs))
-    for name in ("verifier", "challenge"):
+    assert not any("REDIS_URL" in k or "PASSWORD" in k or "API_KEYS" in k for k in settings(docs))
+    for name in ("gateway", "verifier", "challenge"):
         (container,) = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
         assert {"secretRef": {"name": "hwotp-secrets"}} in container["envFrom"]
     secrets = of_kind(docs, "Secret")

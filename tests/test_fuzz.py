@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from hwotp.v1 import gateway_pb2, handwriting_pb2
-from tests.conftest import begin
+from tests.conftest import begin, key_metadata
 
 pytestmark = pytest.mark.integration
 REQUESTS = 2400
@@ -86,11 +86,11 @@ def _call(method, request) -> str:
     return "OK"
 
 
-def _raw_call(channel, method: str, payload: bytes) -> str:
+def _raw_call(channel, method: str, payload: bytes, metadata) -> str:
     call = channel.unary_unary(f"/hwotp.v1.Gateway/{method}", request_serializer=lambda b: b,
                                response_deserializer=lambda b: b)
     try:
-        call(payload, timeout=10)
+        call(payload, timeout=10, metadata=metadata)
     except grpc.RpcError as error:
         return error.code().name
     return "OK"
@@ -135,7 +135,8 @@ def test_fuzzing_gets_no_internal_errors_and_no_acceptance(stack, gateway, enrol
             elif kind == 6:  # bytes that are not a valid message: invalid UTF-8, truncation, garbage
                 payload = garbage.rng.choice([b"\x0a\x03\xff\xfe\xfd", garbage.rng.randbytes(garbage.rng.randrange(1, 300)),
                                               b"\x12\x05\x0a\x03ab"])
-                codes[_raw_call(channel, garbage.rng.choice(["Enroll", "BeginChallenge", "SubmitChallenge"]), payload)] += 1
+                method = garbage.rng.choice(["Enroll", "BeginChallenge", "SubmitChallenge"])
+                codes[_raw_call(channel, method, payload, key_metadata(stack))] += 1
             else:
                 if n % 400 == 7:  # an oversized message now and then (9 MiB)
                     request = gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=enrolled, boxes=[

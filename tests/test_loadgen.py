@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_bounded_closed_and_open_loop_runs(stack, tmp_path):
-    generator = LoadGenerator(stack.gateway, Handwriting(4), users=4, impostors=0.5)
+    generator = LoadGenerator(stack.gateway, stack.api_key, Handwriting(4), users=4, impostors=0.5)
     closed = asyncio.run(generator.run(4, None, None, count=24))
     assert closed["logins"] >= 24 and closed["errors"] == 0
     decided = sum(closed["decisions"]["genuine"].values()) + sum(closed["decisions"]["impostor"].values())

@@ -37,7 +37,7 @@ def test_client_from_protos_only(stack, writers, tmp_path):
     site = str(Path(grpc.__file__).parent.parent)
     assert Path(google.protobuf.__file__).is_relative_to(site)
     result = subprocess.run(
-        [sys.executable, "-S", str(REPO / "tests" / "proto_only" / "client.py"), stack.gateway, str(tmp_path)],
+        [sys.executable, "-S", str(REPO / "tests" / "proto_only" / "client.py"), stack.gateway, stack.api_key, str(tmp_path)],
         env={"PYTHONPATH": f"{generated}:{site}"}, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ACCEPT", "ACCEPTED"]

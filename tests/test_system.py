@@ -17,8 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
+from local.client import gateway_channel, gateway_stub
 from local.stack import wait_serving
-from tests.conftest import begin, start_stack, submit
+from tests.conftest import begin, key_metadata, start_stack, submit
 
 pytestmark = pytest.mark.integration
 rng = np.random.default_rng(7)
@@ -184,13 +185,13 @@ def own_stack(tmp_path):
         running.stop()
 
 
-def _stub(address):
-    return gateway_pb2_grpc.GatewayStub(grpc.insecure_channel(address))
+def _stub(running):
+    return gateway_stub(gateway_channel(running.gateway, running.api_key))
 
 
 def test_late_answer_is_expired(own_stack, writers):
     running = own_stack(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
-    gateway = _stub(running.gateway)
+    gateway = _stub(running)
     gateway.Enroll(writers[0].enrolment("dave"), timeout=30)
     challenge = begin(gateway, "dave")
     assert challenge.time_limit_s == 1
@@ -201,7 +202,7 @@ def test_late_answer_is_expired(own_stack, writers):
 
 def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
     running = own_stack()
-    gateway = _stub(running.gateway)
+    gateway = _stub(running)
     gateway.Enroll(writers[0].enrolment("erin"), timeout=30)
     challenge = begin(gateway, "erin")
     running.services["verifier"].process.kill()
@@ -219,7 +220,7 @@ def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
 
 def test_sigterm_drains_in_flight_calls(own_stack, writers):
     running = own_stack()
-    gateway = _stub(running.gateway)
+    gateway = _stub(running)
     gateway.Enroll(writers[0].enrolment("frank"), timeout=30)
     challenges = [begin(gateway, "frank") for _ in range(5)]
     verifier = running.services["verifier"].process
@@ -250,7 +251,7 @@ def test_sigterm_drains_in_flight_calls(own_stack, writers):
 
 def test_services_recover_when_redis_returns(own_stack, writers):
     running = own_stack()
-    gateway = _stub(running.gateway)
+    gateway = _stub(running)
     gateway.Enroll(writers[0].enrolment("gina"), timeout=30)
     running.redis.kill()
     with pytest.raises(grpc.RpcError):
@@ -270,5 +271,21 @@ def test_unparsable_request_is_invalid_argument(stack, payload):
             call = channel.unary_unary(f"/hwotp.v1.Gateway/{method}", request_serializer=lambda b: b,
                                        response_deserializer=lambda b: b)
             with pytest.raises(grpc.RpcError) as error:
-                call(payload, timeout=5)
+                call(payload, timeout=5, metadata=key_metadata(stack))
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.value.details())
+
+
+@pytest.mark.parametrize("metadata", [(), (("x-api-key", "wrong"),), (("x-api-key", ""),), (("authorization", "Bearer x"),)])
+def test_callers_without_a_registered_key_are_unauthenticated(stack, metadata):
+    with grpc.insecure_channel(stack.gateway) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        for call, request in ((stub.BeginChallenge, gateway_pb2.BeginChallengeRequest(user_id="alice@example.com")),
+                              (stub.Enroll, gateway_pb2.EnrollRequest(user_id="x")),
+                              (stub.SubmitChallenge, gateway_pb2.SubmitChallengeRequest(challenge_id="a", user_id="b")),
+                              (stub.DeleteEnrollment, gateway_pb2.DeleteEnrollmentRequest(user_id="alice@example.com"))):
+            with pytest.raises(grpc.RpcError) as error:
+                call(request, timeout=5, metadata=metadata)
+            assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # probes need no key
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
