@@ -17,7 +17,7 @@ help:
 	@echo "make train     retrain both models from scratch, calibrate, evaluate on the test writers"
 	@echo "make evaluate  evaluate the committed models on the test writers ($(EVAL_OUT))"
 	@echo "make bench     model-only bound vs end-to-end throughput (bench/result.json, BENCHMARKS.md)"
-	@echo "make loadtest  60 s of logins against the stack of 'make up' (build/loadtest)"
+	@echo "make loadtest  60 s of logins against a local stack of its own (build/loadtest)"
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,9 +69,10 @@ evaluate: $(VENV)/.runtime
 bench: $(STUBS)
 	$(PY) -m bench.run
 
-# Against a running stack (make up): a bounded 60-second load, loopback only.
+# A bounded 60-second load against a stack of its own (loopback, load-test limits).
+# Against `make up` instead: python -m bench.loadgen --target 127.0.0.1:50051 --duration 60
 loadtest: $(STUBS)
-	$(PY) -m bench.loadgen --target 127.0.0.1:$${HWOTP_GATEWAY_PORT:-50051} --concurrency 8 --duration 60 --out build/loadtest
+	$(PY) -m bench.loadgen --start-stack --concurrency 8 --duration 60 --out build/loadtest
 
 clean:
 	rm -rf hwotp/v1 build run .pytest_cache

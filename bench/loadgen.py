@@ -19,6 +19,7 @@ import json
 import os
 import random
 import socket
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -31,10 +32,15 @@ from gateway.auth import METADATA_KEY
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import local_api_key
 from local.handwriting import Writer, enrolment_request, png_of
-from local.stack import RUN_DIR
+from local.stack import RUN_DIR, Stack
 from training import data, split
 
 RPCS = ("BeginChallenge", "SubmitChallenge")
+# A load test logs the same users in far faster than people can: the stack it
+# starts lifts the per-user rate limit and the lockout thresholds.
+LOAD_TEST_ENV = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_RATE_PER_USER": "100000000",
+                 "HWOTP_RATE_PER_CALLER": "100000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "100000000",
+                 "HWOTP_LOCKOUT_DISABLE_AFTER": "100000000"}
 
 
 def require_loopback(target: str) -> None:
@@ -232,6 +238,8 @@ def plot(result: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="127.0.0.1:50051")
+    parser.add_argument("--start-stack", action="store_true",
+                        help="start redis-server and the services on free loopback ports (load-test limits) and target them")
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--impostors", type=float, default=0.2, help="share of logins written by an impostor")
     mode = parser.add_mutually_exclusive_group()
@@ -247,10 +255,20 @@ def main() -> None:
         parser.error("bound the run with --duration or --count")
     if args.concurrency is None and args.rate is None:
         args.concurrency = 8
-    require_loopback(args.target)
-    api_key = args.api_key or local_api_key(RUN_DIR / "stack.json")
-    generator = LoadGenerator(args.target, api_key, Handwriting(max(2, args.users)), args.users, args.impostors)
-    result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
+    handwriting = Handwriting(max(2, args.users))
+    if args.start_stack:
+        with tempfile.TemporaryDirectory() as workdir:
+            stack = Stack(Path(workdir), env=LOAD_TEST_ENV).start()
+            try:
+                generator = LoadGenerator(stack.gateway, stack.api_key, handwriting, args.users, args.impostors)
+                result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
+            finally:
+                stack.stop()
+    else:
+        require_loopback(args.target)
+        api_key = args.api_key or local_api_key(RUN_DIR / "stack.json")
+        generator = LoadGenerator(args.target, api_key, handwriting, args.users, args.impostors)
+        result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, args.out / "timeline.png")

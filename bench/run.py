@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.loadgen import Handwriting, LoadGenerator
+from bench.loadgen import LOAD_TEST_ENV, Handwriting, LoadGenerator
 from hwotp.models import ModelBundle
 from local.stack import Stack
 
@@ -74,7 +74,7 @@ def run(seconds: float, users: int) -> dict:
     print(f"  {bound:.1f} authentications/s", flush=True)
     handwriting = Handwriting(users)
     with tempfile.TemporaryDirectory() as workdir:
-        stack = Stack(Path(workdir), env={"HWOTP_LOG_LEVEL": "WARNING"}).start()
+        stack = Stack(Path(workdir), env=LOAD_TEST_ENV).start()
         try:
             generator = LoadGenerator(stack.gateway, stack.api_key, handwriting, users, impostors=0.2)
             asyncio.run(generator.run(1, None, None, count=users))  # enrol every user, warm up

@@ -13,10 +13,11 @@ def main() -> None:
     settings = config.load()
     logs.configure(settings.log_level)
     metrics = Metrics("gateway")
-    interceptors = [] if settings.auth == "off" else [ApiKeyInterceptor(ApiKeys(settings.api_keys))]
+    keys = None if settings.auth == "off" else ApiKeys(settings.api_keys)
+    interceptors = [ApiKeyInterceptor(keys)] if keys else []
     downstream = Downstream(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
-    servicer = GatewayServicer(settings, downstream, metrics)
+    servicer = GatewayServicer(settings, downstream, metrics, keys)
     try:
         Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
                 [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics,

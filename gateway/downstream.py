@@ -8,7 +8,9 @@ import time
 import grpc
 
 from hwotp.config import Settings
-from hwotp.errors import DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound, Unavailable
+from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound,
+                          ResourceExhausted, Unavailable)
+from hwotp.server import RETRY_AFTER
 from hwotp.v1 import challenge_pb2_grpc, recognizer_pb2_grpc, verifier_pb2_grpc
 
 
@@ -57,6 +59,9 @@ def translate(error: grpc.RpcError, service: str) -> HwotpError:
         return FailedPrecondition(error.details())
     if code == grpc.StatusCode.NOT_FOUND:
         return NotFound(error.details())
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        retry = dict(error.trailing_metadata() or ()).get(RETRY_AFTER, "1")
+        return ResourceExhausted(error.details(), int(retry))
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"{service} did not answer in time")
     return Unavailable(f"{service} is unavailable")

@@ -8,11 +8,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import validation
+from gateway.auth import METADATA_KEY, ApiKeys
 from gateway.decision import Outcome, Reason, decide
 from gateway.downstream import Budget, Downstream, translate
 from hwotp import boxes, logs
 from hwotp.config import Settings
-from hwotp.errors import FailedPrecondition, InvalidInput
+from hwotp.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, PermissionDenied, ResourceExhausted
 from hwotp.metrics import Metrics
 from hwotp.preprocess import preprocess_boxes
 from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, recognizer_pb2, verifier_pb2
@@ -21,6 +22,7 @@ _CLAIM_REJECTIONS = {
     challenge_pb2.CLAIM_STATUS_UNKNOWN: gateway_pb2.UNKNOWN_CHALLENGE,
     challenge_pb2.CLAIM_STATUS_EXPIRED: gateway_pb2.EXPIRED,
     challenge_pb2.CLAIM_STATUS_ALREADY_USED: gateway_pb2.ALREADY_USED,
+    challenge_pb2.CLAIM_STATUS_LOCKED: gateway_pb2.LOCKED,
 }
 _REASONS = {
     Reason.ACCEPTED: gateway_pb2.ACCEPTED,
@@ -35,8 +37,15 @@ def _now_ms() -> int:
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
-    def __init__(self, settings: Settings, downstream: Downstream, metrics: Metrics):
-        self.settings, self.down, self.metrics = settings, downstream, metrics
+    def __init__(self, settings: Settings, downstream: Downstream, metrics: Metrics, keys: ApiKeys | None):
+        self.settings, self.down, self.metrics, self.keys = settings, downstream, metrics, keys
+        self.admins = {name.strip() for name in settings.admin_callers.split(",") if name.strip()}
+
+    def _caller(self, context) -> str:
+        """The relying party calling (the auth interceptor already refused unknown keys)."""
+        if self.keys is None:
+            return "anonymous"
+        return self.keys.caller(dict(context.invocation_metadata()).get(METADATA_KEY)) or "unknown"
 
     def _budget(self, context) -> Budget:
         return Budget(self.settings.gateway_budget_ms / 1000.0, context)
@@ -86,12 +95,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             raise FailedPrecondition("user is not enrolled")
         if not status.current:
             raise FailedPrecondition("re-enrolment required: the user's templates belong to an older verifier model")
-        issued = self._call(self.down.challenge.Create,
-                            challenge_pb2.CreateChallengeRequest(user_id=user, length=request.length),
-                            budget, "challenge")
+        caller = self._caller(context)
+        try:
+            issued = self._call(self.down.challenge.Create,
+                                challenge_pb2.CreateChallengeRequest(user_id=user, length=request.length, caller=caller),
+                                budget, "challenge")
+        except (ResourceExhausted, FailedPrecondition) as refused:
+            logs.audit("challenge_refused", user=user, caller=caller, reason=str(refused))
+            raise
         expires_at = Timestamp()
         expires_at.FromMilliseconds(issued.expires_at_ms)
-        logs.audit("challenge", user=user, length=len(issued.digits), time_limit_s=issued.time_limit_s)
+        logs.audit("challenge", user=user, caller=caller, length=len(issued.digits), time_limit_s=issued.time_limit_s)
         return gateway_pb2.BeginChallengeResponse(challenge_id=issued.challenge_id, digits=issued.digits,
                                                   expires_at=expires_at, time_limit_s=issued.time_limit_s)
 
@@ -124,16 +138,49 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             verdict = verifying.result()
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
+                self._note_failure(user, claim)
                 return self._respond(user, False, gateway_pb2.NOT_ENROLLED)
             raise translate(error, "verifier") from None
         outcome: Outcome = decide(claim.digits, [r.digit for r in recognised.results], verdict.writer_ok,
                                   arrived_ms, claim.expires_at_ms)
+        if outcome.accepted:
+            self._record_success(user, budget)
+        else:
+            self._note_failure(user, claim)
         return self._respond(user, outcome.accepted, _REASONS[outcome.reason], details={
             "digit_correct": [int(r.digit) == d for r, d in zip(recognised.results, expected)],
             "recognition_confidence": [round(r.confidence, 4) for r in recognised.results],
             "writer_scores": [round(s, 4) for s in verdict.scores],
             "writer_passed": list(verdict.passed), "policy": verdict.policy,
         })
+
+    def _note_failure(self, user: str, claim) -> None:
+        """The claim counted this failure; past the threshold it is a lockout event."""
+        if claim.consecutive_failures >= self.settings.lockout_throttle_after:
+            state = "disabled" if claim.disabled else "throttled"
+            self.metrics.lockouts.labels(state).inc()
+            logs.audit("lockout", user=user, state=state, consecutive_failures=claim.consecutive_failures)
+
+    def _record_success(self, user: str, budget: Budget) -> None:
+        # The claim counted a failure; an accepted answer clears the count. If
+        # that fails the user stays accepted and one failure too many is counted.
+        try:
+            self.down.challenge.RecordSuccess(challenge_pb2.UserRequest(user_id=user), timeout=budget.remaining())
+        except (grpc.RpcError, DeadlineExceeded):
+            logs.audit("success_not_recorded", user=user)
+
+    def ResetLockout(self, request, context):
+        budget = self._budget(context)
+        caller = self._caller(context)
+        if caller not in self.admins:
+            raise PermissionDenied(f"caller {caller!r} may not reset lockouts (HWOTP_ADMIN_CALLERS)")
+        user = validation.user_id(request.user_id)
+        state = self._call(self.down.challenge.ResetLockout, challenge_pb2.UserRequest(user_id=user),
+                           budget, "challenge")
+        logs.audit("lockout_reset", user=user, caller=caller, failures_cleared=state.consecutive_failures,
+                   was_disabled=state.disabled)
+        return gateway_pb2.ResetLockoutResponse(failures_cleared=state.consecutive_failures,
+                                                was_disabled=state.disabled)
 
     def _respond(self, user: str, accepted: bool, reason: int, details: dict | None = None):
         decision = gateway_pb2.ACCEPT if accepted else gateway_pb2.REJECT

@@ -54,6 +54,13 @@ class Settings:
     challenge_length: int = _setting("HWOTP_CHALLENGE_LENGTH", 6, "Default number of digits of a challenge (4-10).")
     challenge_time_limit_s: int = _setting("HWOTP_CHALLENGE_TIME_LIMIT_S", 60, "Time to answer a challenge; also its TTL in Redis.")
 
+    lockout_throttle_after: int = _setting("HWOTP_LOCKOUT_THROTTLE_AFTER", 5, "Consecutive failed submissions after which challenges are delayed.")
+    lockout_delay_ms: int = _setting("HWOTP_LOCKOUT_DELAY_MS", 30000, "Delay after HWOTP_LOCKOUT_THROTTLE_AFTER failures; it grows by as much with every further failure.")
+    lockout_disable_after: int = _setting("HWOTP_LOCKOUT_DISABLE_AFTER", 50, "Consecutive failures after which the handwriting factor is disabled until an administrative reset.")
+    rate_window_s: int = _setting("HWOTP_RATE_WINDOW_S", 60, "Window of the challenge issuance rate limits.")
+    rate_per_user: int = _setting("HWOTP_RATE_PER_USER", 10, "Challenges issued per user per window.")
+    rate_per_caller: int = _setting("HWOTP_RATE_PER_CALLER", 6000, "Challenges issued per calling relying party per window.")
+    admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
     onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
 
@@ -64,6 +71,10 @@ class Settings:
             raise ConfigError("HWOTP_CHALLENGE_TIME_LIMIT_S must be at least 1")
         if self.writer_policy not in ("all_pass", "fused_mean"):
             raise ConfigError("HWOTP_WRITER_POLICY must be all_pass or fused_mean")
+        if not 1 <= self.lockout_throttle_after <= self.lockout_disable_after:
+            raise ConfigError("HWOTP_LOCKOUT_THROTTLE_AFTER must be between 1 and HWOTP_LOCKOUT_DISABLE_AFTER")
+        if min(self.lockout_delay_ms, self.rate_window_s, self.rate_per_user, self.rate_per_caller) < 1:
+            raise ConfigError("lockout delay and rate limits must be positive")
         if self.auth not in ("api_key", "off"):
             raise ConfigError("HWOTP_AUTH must be api_key or off")
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:

@@ -23,3 +23,15 @@ class Unavailable(HwotpError):
 
 class DeadlineExceeded(HwotpError):
     """The time budget ran out (DEADLINE_EXCEEDED)."""
+
+
+class PermissionDenied(HwotpError):
+    """The caller is known but not allowed this (PERMISSION_DENIED)."""
+
+
+class ResourceExhausted(HwotpError):
+    """Throttled or over a rate limit (RESOURCE_EXHAUSTED); retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -17,6 +17,9 @@ class Metrics:
         self.decisions = Counter(
             "hwotp_decisions_total", "Authentication decisions by result and reason.",
             ["decision", "reason"], registry=self.registry)
+        self.lockouts = Counter(
+            "hwotp_lockouts_total", "Failed submissions of accounts past the throttling threshold, by state.",
+            ["state"], registry=self.registry)
         self.inference_seconds = Histogram(
             "hwotp_inference_seconds", "Model inference time per batch.", ["model"],
             registry=self.registry, buckets=LATENCY_BUCKETS)

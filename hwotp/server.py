@@ -27,6 +27,7 @@ from hwotp.metrics import Metrics
 
 log = logging.getLogger("hwotp.server")
 LIVENESS = "liveness"
+RETRY_AFTER = "retry-after-s"  # trailing metadata of RESOURCE_EXHAUSTED answers
 
 _STATUS_OF = (
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -34,6 +35,8 @@ _STATUS_OF = (
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (redis.exceptions.ConnectionError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.TimeoutError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.BusyLoadingError, grpc.StatusCode.UNAVAILABLE),
@@ -79,6 +82,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 return inner(request, context)
             except errors.HwotpError as exc:
                 code = status_of(exc)
+                if isinstance(exc, errors.ResourceExhausted):
+                    context.set_trailing_metadata(((RETRY_AFTER, str(exc.retry_after_s)),))
                 context.abort(code, str(exc))
             except redis.exceptions.RedisError as exc:
                 code = status_of(exc)

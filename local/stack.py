@@ -99,11 +99,14 @@ class Stack:
             self.start_service(name, module, timeout)
         return self
 
-    def start_service(self, name: str, module: str, timeout: float = 60.0) -> ServiceProcess:
+    def start_service(self, name: str, module: str, timeout: float = 60.0, role: str = "") -> ServiceProcess:
+        """Start one service; `role` (default: name) picks its settings, so that a
+        second gateway replica can be started as name "gateway-2", role "gateway"."""
         env = dict(self.env)
+        role = role or name
         if not self.fixed_ports:
-            env[f"HWOTP_{name.upper()}_PORT"] = "0"
-            env[f"HWOTP_{name.upper()}_METRICS_PORT"] = "0"
+            env[f"HWOTP_{role.upper()}_PORT"] = "0"
+            env[f"HWOTP_{role.upper()}_METRICS_PORT"] = "0"
         for other in ("recognizer", "verifier", "challenge"):
             if other in self.services:
                 env[f"HWOTP_{other.upper()}_ADDR"] = self.services[other].address

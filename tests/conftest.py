@@ -70,8 +70,14 @@ def writers(bundle, test_digits) -> tuple[Writer, Writer]:
     return genuine, impostor
 
 
-def start_stack(tmp: Path, **env: str) -> Stack:
-    return Stack(tmp, env={"HWOTP_LOG_LEVEL": "WARNING", **env}).start()
+# Most tests log in far more often than a person could: lockout and rate
+# limits are tested on stacks of their own (test_lockout.py).
+RELAXED = {"HWOTP_RATE_PER_USER": "1000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "1000000",
+           "HWOTP_LOCKOUT_DISABLE_AFTER": "1000000"}
+
+
+def start_stack(tmp: Path, relaxed: bool = True, **env: str) -> Stack:
+    return Stack(tmp, env={"HWOTP_LOG_LEVEL": "WARNING", **(RELAXED if relaxed else {}), **env}).start()
 
 
 @pytest.fixture(scope="module")

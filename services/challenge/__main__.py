@@ -5,7 +5,7 @@ from hwotp.metrics import Metrics
 from hwotp.server import Registration, Service
 from hwotp.v1 import challenge_pb2, challenge_pb2_grpc
 from services.challenge.servicer import ChallengeServicer
-from services.challenge.store import ChallengeStore
+from services.challenge.store import ChallengeStore, Limits
 
 
 def main() -> None:
@@ -14,7 +14,9 @@ def main() -> None:
     client = redis_client.connect(settings)
     metrics = Metrics("challenge")
     name = challenge_pb2.DESCRIPTOR.services_by_name["Challenge"].full_name
-    servicer = ChallengeServicer(ChallengeStore(client), settings)
+    limits = Limits(settings.lockout_throttle_after, settings.lockout_delay_ms, settings.lockout_disable_after,
+                    settings.rate_window_s, settings.rate_per_user, settings.rate_per_caller)
+    servicer = ChallengeServicer(ChallengeStore(client, limits), settings)
     Service("challenge", settings, settings.challenge_port, settings.challenge_metrics_port,
             [Registration(challenge_pb2_grpc.add_ChallengeServicer_to_server, servicer, name)],
             metrics, ready=lambda: redis_client.is_up(client)).run()

@@ -1,14 +1,18 @@
-"""Challenges in Redis (no gRPC here).
+"""Challenges and failure counting in Redis (no gRPC here).
 
 A challenge lives under hwotp:ch:<id> with a TTL equal to its time limit. A
 marker hwotp:chm:<id> outlives it ("issued", then "used") so that a late
 answer is told EXPIRED and a second one ALREADY_USED rather than UNKNOWN.
-Claiming is one Lua script, hence atomic: of any number of concurrent
-submissions exactly one gets the challenge.
+
+Every step is one Lua script, so one round trip and atomic across any number
+of replicas: issuing checks the user's lockout and the rate limits; claiming
+consumes the challenge and counts a failure for its user at once (a crash
+between claim and decision still counts), which RecordSuccess undoes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -18,19 +22,56 @@ import redis
 
 MARKER_TTL_MS = 24 * 3600 * 1000
 
+_CREATE = """
+local state = redis.call('HMGET', KEYS[1], 'count', 'last_ms', 'disabled')
+local now, count = tonumber(ARGV[1]), tonumber(state[1] or '0')
+if state[3] == '1' then return {'disabled', 0} end
+local after = tonumber(ARGV[3])
+if count >= after then
+  local ready = tonumber(state[2] or '0') + tonumber(ARGV[2]) * (count - after + 1)
+  if now < ready then return {'throttled', ready - now} end
+end
+for i, limit in ipairs({tonumber(ARGV[4]), tonumber(ARGV[5])}) do
+  local used = redis.call('INCR', KEYS[1 + i])
+  if used == 1 then redis.call('PEXPIRE', KEYS[1 + i], ARGV[6]) end
+  if used > limit then return {'rate', redis.call('PTTL', KEYS[1 + i])} end
+end
+redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[8])
+redis.call('SET', KEYS[5], 'issued', 'PX', ARGV[9])
+return {'created', 0}
+"""
+
 _CLAIM = """
 local stored = redis.call('GET', KEYS[1])
 if not stored then
   local marker = redis.call('GET', KEYS[2])
-  if marker == 'issued' then return {'expired', ''} end
-  if marker then return {'used', ''} end
-  return {'unknown', ''}
+  if marker == 'issued' then return {'expired', '', 0, 0} end
+  if marker then return {'used', '', 0, 0} end
+  return {'unknown', '', 0, 0}
 end
-if cjson.decode(stored)['user'] ~= ARGV[1] then return {'unknown', ''} end
+if cjson.decode(stored)['user'] ~= ARGV[1] then return {'unknown', '', 0, 0} end
+if redis.call('HGET', KEYS[3], 'disabled') == '1' then return {'locked', '', 0, 1} end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], 'used', 'KEEPTTL')
-return {'claimed', stored}
+local count = redis.call('HINCRBY', KEYS[3], 'count', 1)
+redis.call('HSET', KEYS[3], 'last_ms', ARGV[2])
+local disabled = 0
+if count >= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[3], 'disabled', '1')
+  disabled = 1
+end
+return {'claimed', stored, count, disabled}
 """
+
+
+@dataclass(frozen=True)
+class Limits:
+    throttle_after: int = 5
+    delay_ms: int = 30000
+    disable_after: int = 50
+    window_s: int = 60
+    per_user: int = 10
+    per_caller: int = 6000
 
 
 @dataclass(frozen=True)
@@ -42,10 +83,26 @@ class Issued:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """No challenge: why (disabled, throttled, rate) and for how long (ms)."""
+
+    reason: str
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
 class Claim:
-    status: str  # claimed | unknown | expired | used
+    status: str  # claimed | unknown | expired | used | locked
     digits: str = ""
     expires_at_ms: int = 0
+    failures: int = 0
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Lockout:
+    failures: int
+    disabled: bool
 
 
 def random_digits(length: int) -> str:
@@ -57,27 +114,55 @@ def random_digits(length: int) -> str:
     return "".join(pool[:length])
 
 
+def _hashed(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class ChallengeStore:
-    def __init__(self, client: redis.Redis):
-        self.client = client
+    def __init__(self, client: redis.Redis, limits: Limits = Limits()):
+        self.client, self.limits = client, limits
+        self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
 
-    def create(self, user_id: str, length: int, time_limit_s: int) -> Issued:
+    def create(self, user_id: str, length: int, time_limit_s: int, caller: str = "") -> Issued | Refused:
         challenge_id = secrets.token_urlsafe(24)
         digits = random_digits(length)
-        limit_ms = time_limit_s * 1000
-        expires_at_ms = int(time.time() * 1000) + limit_ms
-        record = json.dumps({"user": user_id, "digits": digits, "expires_at_ms": expires_at_ms})
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(f"hwotp:ch:{challenge_id}", record, px=limit_ms)
-            pipe.set(f"hwotp:chm:{challenge_id}", "issued", px=MARKER_TTL_MS)
-            pipe.execute()
-        return Issued(challenge_id, digits, expires_at_ms, time_limit_s)
+        now, limit_ms, window_ms = _now_ms(), time_limit_s * 1000, self.limits.window_s * 1000
+        window = now // window_ms
+        record = json.dumps({"user": user_id, "digits": digits, "expires_at_ms": now + limit_ms})
+        user = _hashed(user_id)
+        status, wait_ms = self._create(
+            keys=[f"hwotp:fail:{user}", f"hwotp:rate:u:{user}:{window}", f"hwotp:rate:c:{_hashed(caller)}:{window}",
+                  f"hwotp:ch:{challenge_id}", f"hwotp:chm:{challenge_id}"],
+            args=[now, self.limits.delay_ms, self.limits.throttle_after, self.limits.per_user,
+                  self.limits.per_caller, window_ms, record, limit_ms, MARKER_TTL_MS])
+        if status != b"created":
+            return Refused(status.decode(), max(int(wait_ms), 1))
+        return Issued(challenge_id, digits, now + limit_ms, time_limit_s)
 
     def claim(self, challenge_id: str, user_id: str) -> Claim:
-        status, stored = self._claim(keys=[f"hwotp:ch:{challenge_id}", f"hwotp:chm:{challenge_id}"], args=[user_id])
+        status, stored, failures, disabled = self._claim(
+            keys=[f"hwotp:ch:{challenge_id}", f"hwotp:chm:{challenge_id}", f"hwotp:fail:{_hashed(user_id)}"],
+            args=[user_id, _now_ms(), self.limits.disable_after])
         status = status.decode()
         if status != "claimed":
-            return Claim(status)
+            return Claim(status, disabled=bool(disabled))
         record = json.loads(stored)
-        return Claim(status, record["digits"], int(record["expires_at_ms"]))
+        return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures), bool(disabled))
+
+    def lockout(self, user_id: str) -> Lockout:
+        count, disabled = self.client.hmget(f"hwotp:fail:{_hashed(user_id)}", "count", "disabled")
+        return Lockout(int(count or 0), disabled == b"1")
+
+    def reset(self, user_id: str) -> Lockout:
+        """Clear the failures (a success, or an administrator); returns what was there."""
+        key = f"hwotp:fail:{_hashed(user_id)}"
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(key, "count", "disabled")
+            pipe.delete(key)
+            (count, disabled), _ = pipe.execute()
+        return Lockout(int(count or 0), disabled == b"1")
