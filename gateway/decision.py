@@ -12,6 +12,7 @@ class Reason(Enum):
     WRONG_DIGITS = "wrong_digits"
     WRITER_MISMATCH = "writer_mismatch"
     EXPIRED = "expired"
+    REPLAY = "replay"
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,14 @@ class Outcome:
     reason: Reason
 
 
-def decide(expected: str, recognised: Sequence[int], writer_ok: bool, arrived_ms: int, expires_at_ms: int) -> Outcome:
-    """ACCEPT only if the answer arrived in time, every box holds the challenge
-    digit at its position, and the writer check passed."""
+def decide(expected: str, recognised: Sequence[int], writer_ok: bool, arrived_ms: int, expires_at_ms: int,
+           replayed: bool = False) -> Outcome:
+    """ACCEPT only if the answer arrived in time, holds no replayed box, every box
+    holds the challenge digit at its position, and the writer check passed."""
     if arrived_ms > expires_at_ms:
         return Outcome(False, Reason.EXPIRED)
+    if replayed:
+        return Outcome(False, Reason.REPLAY)
     if len(recognised) != len(expected) or any(int(c) != int(d) for c, d in zip(expected, recognised)):
         return Outcome(False, Reason.WRONG_DIGITS)
     if not writer_ok:

@@ -15,7 +15,7 @@ from hwotp import boxes, logs
 from hwotp.config import Settings
 from hwotp.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, PermissionDenied, ResourceExhausted
 from hwotp.metrics import Metrics
-from hwotp.preprocess import preprocess_boxes
+from hwotp.preprocess import prepare_boxes
 from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, recognizer_pb2, verifier_pb2
 
 _CLAIM_REJECTIONS = {
@@ -29,6 +29,7 @@ _REASONS = {
     Reason.WRONG_DIGITS: gateway_pb2.WRONG_DIGITS,
     Reason.WRITER_MISMATCH: gateway_pb2.WRITER_MISMATCH,
     Reason.EXPIRED: gateway_pb2.EXPIRED,
+    Reason.REPLAY: gateway_pb2.REPLAY,
 }
 
 
@@ -60,8 +61,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         budget = self._budget(context)
         user = validation.user_id(request.user_id)
         images, digits = validation.enrolment_samples(request.samples, self.settings)
-        batch = preprocess_boxes(images)
-        normalized = boxes.from_batch(batch)
+        normalized = boxes.from_batch(*prepare_boxes(images))
         read = self._call(self.down.recognizer.Recognize, recognizer_pb2.RecognizeRequest(boxes=normalized),
                           budget, "recognizer")
         refused = [f"sample {i} (labelled {d}) reads as {r.digit} with confidence {r.confidence:.2f}"
@@ -114,16 +114,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         budget = self._budget(context)
         user = validation.user_id(request.user_id)
         challenge_id = validation.challenge_id(request.challenge_id)
-        batch = preprocess_boxes(validation.submission_boxes(request.boxes))
+        fields, fingerprints = prepare_boxes(validation.submission_boxes(request.boxes))
         claim = self._call(self.down.challenge.Claim,
                            challenge_pb2.ClaimChallengeRequest(challenge_id=challenge_id, user_id=user),
                            budget, "challenge")
         if claim.status != challenge_pb2.CLAIM_STATUS_CLAIMED:
             return self._respond(user, False, _CLAIM_REJECTIONS.get(claim.status, gateway_pb2.UNKNOWN_CHALLENGE))
-        if len(batch) != len(claim.digits):
-            raise InvalidInput(f"{len(batch)} boxes for a {len(claim.digits)}-digit challenge; the challenge is used up")
+        if len(fields) != len(claim.digits):
+            raise InvalidInput(f"{len(fields)} boxes for a {len(claim.digits)}-digit challenge; the challenge is used up")
         expected = [int(c) for c in claim.digits]
-        normalized = boxes.from_batch(batch)
+        normalized = boxes.from_batch(fields, fingerprints)
         # Both models at once, each with what is left of the budget.
         recognising = self.down.recognizer.Recognize.future(
             recognizer_pb2.RecognizeRequest(boxes=normalized), timeout=budget.remaining())
@@ -142,7 +142,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                 return self._respond(user, False, gateway_pb2.NOT_ENROLLED)
             raise translate(error, "verifier") from None
         outcome: Outcome = decide(claim.digits, [r.digit for r in recognised.results], verdict.writer_ok,
-                                  arrived_ms, claim.expires_at_ms)
+                                  arrived_ms, claim.expires_at_ms, replayed=any(verdict.replayed))
         if outcome.accepted:
             self._record_success(user, budget)
         else:
@@ -151,7 +151,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             "digit_correct": [int(r.digit) == d for r, d in zip(recognised.results, expected)],
             "recognition_confidence": [round(r.confidence, 4) for r in recognised.results],
             "writer_scores": [round(s, 4) for s in verdict.scores],
-            "writer_passed": list(verdict.passed), "policy": verdict.policy,
+            "writer_passed": list(verdict.passed), "policy": verdict.policy, "replayed": list(verdict.replayed),
         })
 
     def _note_failure(self, user: str, claim) -> None:

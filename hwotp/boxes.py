@@ -1,21 +1,24 @@
-"""Box messages <-> model input arrays, shared by the gateway and the model services."""
+"""Box messages <-> model inputs and replay fingerprints, shared by the gateway and the model services."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from hwotp.errors import InvalidInput
-from hwotp.preprocess import InvalidImage, preprocess_box
+from hwotp.preprocess import FINGERPRINT_BYTES, InvalidImage, decode_box, normalize_digit, replay_fingerprint
 from hwotp.v1 import handwriting_pb2
 
 _FIELD_BYTES = 28 * 28 * 4
 
 
-def to_batch(boxes) -> np.ndarray:
-    """Box messages (image or normalised) -> (n, 1, 28, 28) float32."""
+def to_batch(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Box messages -> (n, 1, 28, 28) float32 fields, (n, 1024) int8 fingerprints, and
+    (n,) bool: which boxes have a fingerprint (a normalised box sent without one has none)."""
     if len(boxes) == 0:
         raise InvalidInput("no boxes given")
-    out = np.empty((len(boxes), 1, 28, 28), dtype=np.float32)
+    fields = np.empty((len(boxes), 1, 28, 28), dtype=np.float32)
+    fingerprints = np.zeros((len(boxes), FINGERPRINT_BYTES), dtype=np.int8)
+    known = np.zeros(len(boxes), dtype=bool)
     for index, box in enumerate(boxes):
         kind = box.WhichOneof("content")
         try:
@@ -25,16 +28,26 @@ def to_batch(boxes) -> np.ndarray:
                 field = np.frombuffer(box.normalized, dtype="<f4").reshape(28, 28)
                 if not np.all(np.isfinite(field)) or field.min() < 0 or field.max() > 1:
                     raise InvalidImage("normalized box values must lie in [0, 1]")
-                out[index, 0] = field
+                fields[index, 0] = field
+                if box.fingerprint:
+                    if len(box.fingerprint) != FINGERPRINT_BYTES:
+                        raise InvalidImage(f"fingerprint must be {FINGERPRINT_BYTES} bytes")
+                    fingerprints[index] = np.frombuffer(box.fingerprint, dtype=np.int8)
+                    known[index] = True
             elif kind == "image":
-                out[index, 0] = preprocess_box(box.image)
+                ink = decode_box(box.image)
+                fields[index, 0] = normalize_digit(ink)
+                fingerprints[index] = replay_fingerprint(ink)
+                known[index] = True
             else:
                 raise InvalidImage("box holds neither an image nor a normalized field")
         except InvalidImage as exc:
             raise InvalidImage(f"box {index}: {exc}") from exc
-    return out
+    return fields, fingerprints, known
 
 
-def from_batch(batch: np.ndarray) -> list:
-    """(n, 1, 28, 28) float32 -> normalised Box messages."""
-    return [handwriting_pb2.Box(normalized=np.ascontiguousarray(field, dtype="<f4").tobytes()) for field in batch]
+def from_batch(fields: np.ndarray, fingerprints: np.ndarray) -> list:
+    """Fields and fingerprints the gateway computed -> normalised Box messages."""
+    return [handwriting_pb2.Box(normalized=np.ascontiguousarray(field, dtype="<f4").tobytes(),
+                                fingerprint=fingerprint.tobytes())
+            for field, fingerprint in zip(fields, fingerprints)]

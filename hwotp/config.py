@@ -61,6 +61,8 @@ class Settings:
     rate_per_user: int = _setting("HWOTP_RATE_PER_USER", 10, "Challenges issued per user per window.")
     rate_per_caller: int = _setting("HWOTP_RATE_PER_CALLER", 6000, "Challenges issued per calling relying party per window.")
     admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
+    replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers, see README); above 1 turns the check off.")
+    replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Fingerprints of earlier boxes kept per user (enrolment and submissions).")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
     onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
 
@@ -75,6 +77,8 @@ class Settings:
             raise ConfigError("HWOTP_LOCKOUT_THROTTLE_AFTER must be between 1 and HWOTP_LOCKOUT_DISABLE_AFTER")
         if min(self.lockout_delay_ms, self.rate_window_s, self.rate_per_user, self.rate_per_caller) < 1:
             raise ConfigError("lockout delay and rate limits must be positive")
+        if self.replay_threshold <= 0 or self.replay_history < 1:
+            raise ConfigError("HWOTP_REPLAY_THRESHOLD must be positive and HWOTP_REPLAY_HISTORY at least 1")
         if self.auth not in ("api_key", "off"):
             raise ConfigError("HWOTP_AUTH must be api_key or off")
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:

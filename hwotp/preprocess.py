@@ -114,17 +114,44 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
     return field
 
 
+FINGERPRINT_SIDE = 32
+FINGERPRINT_BYTES = FINGERPRINT_SIDE * FINGERPRINT_SIDE
+
+
+def replay_fingerprint(ink: np.ndarray) -> np.ndarray:
+    """The ink cropped to its bounding box and resized to 32x32 (no rounding of
+    position, unlike normalize_digit), mean-centred, unit length, as int8.
+
+    A re-encoded or shifted copy of an image keeps a cosine similarity above
+    0.98 with it; a fresh sample of the same digit by the same hand rarely does
+    (hwotp.replay_check; measured by training.measure_replay)."""
+    mask = ink > _INK_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], dtype=np.float32)
+    side = (FINGERPRINT_SIDE, FINGERPRINT_SIDE)
+    vector = np.asarray(Image.fromarray(crop, mode="F").resize(side, Image.Resampling.BILINEAR)).ravel()
+    vector = vector - vector.mean()
+    norm = np.linalg.norm(vector)
+    if norm == 0:
+        return np.zeros(FINGERPRINT_BYTES, dtype=np.int8)
+    return np.round(vector / norm * 127).astype(np.int8)
+
+
 def preprocess_box(data: bytes) -> np.ndarray:
     """PNG/JPEG bytes of one box -> 28x28 float32 model input."""
     return normalize_digit(decode_box(data))
 
 
-def preprocess_boxes(boxes: list[bytes]) -> np.ndarray:
-    """A batch of boxes -> (n, 1, 28, 28) float32; raises InvalidImage naming the box."""
-    out = np.empty((len(boxes), 1, _FIELD, _FIELD), dtype=np.float32)
+def prepare_boxes(boxes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of boxes, decoded once -> (n, 1, 28, 28) float32 model inputs and
+    (n, 1024) int8 replay fingerprints; raises InvalidImage naming the box."""
+    fields = np.empty((len(boxes), 1, _FIELD, _FIELD), dtype=np.float32)
+    fingerprints = np.empty((len(boxes), FINGERPRINT_BYTES), dtype=np.int8)
     for index, data in enumerate(boxes):
         try:
-            out[index, 0] = preprocess_box(data)
+            ink = decode_box(data)
+            fields[index, 0] = normalize_digit(ink)
+            fingerprints[index] = replay_fingerprint(ink)
         except InvalidImage as exc:
             raise InvalidImage(f"box {index}: {exc}") from exc
-    return out
+    return fields, fingerprints

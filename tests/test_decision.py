@@ -30,3 +30,12 @@ def test_late_answer_rejects_even_when_perfect():
 
 def test_answer_at_the_deadline_counts():
     assert decide("4817", [4, 8, 1, 7], True, DEADLINE, DEADLINE).accepted
+
+
+def test_replayed_box_rejects_even_with_everything_else_right():
+    outcome = decide("4817", [4, 8, 1, 7], True, IN_TIME, DEADLINE, replayed=True)
+    assert not outcome.accepted and outcome.reason is Reason.REPLAY
+
+
+def test_lateness_is_reported_before_replay():
+    assert decide("4817", [4, 8, 1, 7], True, DEADLINE + 1, DEADLINE, replayed=True).reason is Reason.EXPIRED

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from hwotp.preprocess import MAX_SIDE, InvalidImage, preprocess_box, preprocess_boxes
+from hwotp.preprocess import MAX_SIDE, InvalidImage, prepare_boxes, preprocess_box
 
 # A "7" with a crossbar and a "4", as polylines in a unit square.
 SHAPES = {
@@ -119,4 +119,4 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 def test_batch_error_names_the_box():
     with pytest.raises(InvalidImage, match="box 1: image is empty"):
-        preprocess_boxes([canvas_png(4), b""])
+        prepare_boxes([canvas_png(4), b""])

@@ -18,8 +18,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import gateway_channel, gateway_stub
+from local.demo import DEMO_WRITER
+from local.handwriting import png_of
 from local.stack import wait_serving
 from tests.conftest import begin, key_metadata, start_stack, submit
+from tests.test_replay import reencoded
 
 pytestmark = pytest.mark.integration
 rng = np.random.default_rng(7)
@@ -187,6 +190,34 @@ def own_stack(tmp_path):
 
 def _stub(running):
     return gateway_stub(gateway_channel(running.gateway, running.api_key))
+
+
+def test_replayed_boxes_are_rejected(own_stack, writers, test_digits):
+    """Every box of an accepted login, resubmitted as it was or re-encoded as JPEG and
+    shifted by a pixel, in a fresh challenge, is caught. The other boxes of each
+    replaying answer are fresh: other writers' digits, each used once."""
+    others = test_digits.images[test_digits.writers != DEMO_WRITER]
+    fresh_boxes = (handwriting_pb2.Handwriting(image=png_of(field)) for field in others[::7])
+    running = own_stack(HWOTP_REPLAY_THRESHOLD="0.98")
+    gateway = _stub(running)
+    enrolled = "henry"
+    gateway.Enroll(writers[0].enrolment(enrolled), timeout=30)
+    challenge = begin(gateway, enrolled)
+    boxes = writers[0].write(challenge.digits)  # reproducible boxes: the replays below are deterministic
+    assert submit(gateway, enrolled, challenge, boxes).decision == gateway_pb2.ACCEPT
+    control = begin(gateway, enrolled)  # fresh boxes alone are no replay
+    assert submit(gateway, enrolled, control, [next(fresh_boxes) for _ in control.digits]).reason != gateway_pb2.REPLAY
+    for index, box in enumerate(boxes):
+        for image in (box.image, reencoded(box.image, (1, 0), 85), reencoded(box.image, (0, -1), 70)):
+            fresh = begin(gateway, enrolled)
+            answer = [next(fresh_boxes) for _ in fresh.digits]
+            # the captured box, in whichever position of the new challenge holds its digit
+            if challenge.digits[index] in fresh.digits:
+                answer[fresh.digits.index(challenge.digits[index])] = handwriting_pb2.Handwriting(image=image)
+            else:
+                answer[0] = handwriting_pb2.Handwriting(image=image)
+            result = submit(gateway, enrolled, fresh, answer)
+            assert (result.decision, result.reason) == (gateway_pb2.REJECT, gateway_pb2.REPLAY), (index, fresh.digits)
 
 
 def test_late_answer_is_expired(own_stack, writers):

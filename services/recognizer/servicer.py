@@ -17,7 +17,8 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
     def Recognize(self, request, context):
         if len(request.boxes) > MAX_BOXES:
             raise InvalidInput(f"{len(request.boxes)} boxes; at most {MAX_BOXES} per request")
-        digits, confidences = self.recognizer.recognize(boxes.to_batch(request.boxes))
+        fields, _, _ = boxes.to_batch(request.boxes)
+        digits, confidences = self.recognizer.recognize(fields)
         return recognizer_pb2.RecognizeResponse(
             results=[recognizer_pb2.Recognition(digit=int(d), confidence=float(c)) for d, c in zip(digits, confidences)],
             model_version=self.recognizer.version,

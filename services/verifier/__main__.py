@@ -16,7 +16,8 @@ def main() -> None:
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("verifier")
     client = redis_client.connect(settings)
-    verifier = WriterVerifier(bundle, TemplateStore(client), metrics, settings.writer_policy)
+    verifier = WriterVerifier(bundle, TemplateStore(client, settings.replay_history), metrics,
+                              settings.writer_policy, settings.replay_threshold)
     name = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
     Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,
             [Registration(verifier_pb2_grpc.add_VerifierServicer_to_server, VerifierServicer(verifier), name)],

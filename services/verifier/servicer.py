@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hwotp import boxes
 from hwotp.errors import InvalidInput
 from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
@@ -27,14 +29,18 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         self.verifier = verifier
 
     def Enroll(self, request, context):
-        templates = self.verifier.enrol(_user(request), _batch(request), list(request.digits))
+        fields, fingerprints, known = _batch(request)
+        templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known])
         return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):
-        verdict = self.verifier.verify(_user(request), _batch(request), list(request.digits))
+        fields, fingerprints, known = _batch(request)
+        verdict = self.verifier.verify(_user(request), fields, list(request.digits), fingerprints[known])
+        replayed = np.zeros(len(fields), dtype=bool)
+        replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(
             scores=verdict.scores.tolist(), passed=verdict.passed.tolist(), writer_ok=verdict.writer_ok,
-            model_version=self.verifier.version, policy=self.verifier.policy)
+            model_version=self.verifier.version, policy=self.verifier.policy, replayed=replayed.tolist())
 
     def GetEnrollment(self, request, context):
         version = self.verifier.store.model_version(_user(request))

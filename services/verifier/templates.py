@@ -1,4 +1,9 @@
-"""Enrolment templates in Redis (no gRPC here). Keys hold a hash of the user id, not the id."""
+"""Enrolment templates and replay fingerprints in Redis (no gRPC here).
+
+Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
+hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
+newest `history` kept).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
+from hwotp.preprocess import FINGERPRINT_BYTES
+
+# One round trip, atomic: templates and earlier fingerprints are read, then
+# the new fingerprints appended (for enrolled users only).
+_READ_AND_REMEMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local templates = redis.call('HGETALL', KEYS[1])
+local history = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
+return {templates, history}
+"""
+
 
 @dataclass(frozen=True)
 class Templates:
@@ -16,39 +34,61 @@ class Templates:
     samples: int
 
 
-def _key(user_id: str) -> str:
-    return "hwotp:tpl:" + hashlib.sha256(user_id.encode()).hexdigest()
+def _hashed(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
+def _templates(stored: dict) -> Templates:
+    dim = int(stored[b"dim"])
+    vectors = np.frombuffer(stored[b"vectors"], dtype="<f4").reshape(10, dim)
+    return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
+
+
+def _fingerprints(entries) -> np.ndarray:
+    return np.frombuffer(b"".join(entries), dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
 
 
 class TemplateStore:
-    def __init__(self, client: redis.Redis):
-        self.client = client
+    def __init__(self, client: redis.Redis, history: int = 200):
+        self.client, self.history = client, history
+        self._read_and_remember = client.register_script(_READ_AND_REMEMBER)
 
-    def save(self, user_id: str, templates: Templates) -> None:
+    def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray) -> None:
+        user = _hashed(user_id)
         vectors = np.ascontiguousarray(templates.vectors, dtype="<f4")
         # One MULTI/EXEC: a re-enrolment replaces the old templates whole or not at all.
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(_key(user_id))
-            pipe.hset(_key(user_id), mapping={
+            pipe.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}")
+            pipe.hset(f"hwotp:tpl:{user}", mapping={
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
                 "vectors": vectors.tobytes(),
                 "samples": templates.samples,
             })
+            if len(fingerprints):
+                pipe.rpush(f"hwotp:fp:{user}", *[f.tobytes() for f in fingerprints])
+                pipe.ltrim(f"hwotp:fp:{user}", -self.history, -1)
             pipe.execute()
 
     def load(self, user_id: str) -> Templates | None:
-        stored = self.client.hgetall(_key(user_id))
-        if not stored:
+        stored = self.client.hgetall(f"hwotp:tpl:{_hashed(user_id)}")
+        return _templates(stored) if stored else None
+
+    def load_and_remember(self, user_id: str, fingerprints: np.ndarray) -> tuple[Templates, np.ndarray] | None:
+        """Templates and the earlier fingerprints; the new ones join the history."""
+        user = _hashed(user_id)
+        found = self._read_and_remember(keys=[f"hwotp:tpl:{user}", f"hwotp:fp:{user}"],
+                                        args=[self.history, *[f.tobytes() for f in fingerprints]])
+        if not found:
             return None
-        dim = int(stored[b"dim"])
-        vectors = np.frombuffer(stored[b"vectors"], dtype="<f4").reshape(10, dim)
-        return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
+        flat, history = found
+        return _templates(dict(zip(flat[::2], flat[1::2]))), _fingerprints(history)
 
     def model_version(self, user_id: str) -> str | None:
         """The model a user's templates belong to, None when not enrolled (one small read)."""
-        version = self.client.hget(_key(user_id), "model_version")
+        version = self.client.hget(f"hwotp:tpl:{_hashed(user_id)}", "model_version")
         return version.decode() if version is not None else None
 
     def delete(self, user_id: str) -> bool:
-        return bool(self.client.delete(_key(user_id)))
+        user = _hashed(user_id)
+        return bool(self.client.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}"))

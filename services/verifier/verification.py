@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwotp import scoring
+from hwotp import replay_check, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
@@ -19,12 +19,15 @@ class Verdict:
     scores: np.ndarray
     passed: np.ndarray
     writer_ok: bool
+    replayed: np.ndarray
 
 
 class WriterVerifier:
-    def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str):
+    def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
+                 replay_threshold: float = replay_check.DEFAULT_THRESHOLD):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
+        self.replay_threshold = replay_threshold
         self.thresholds = bundle.meta["decision"]["thresholds"]
 
     def _embed(self, batch: np.ndarray) -> np.ndarray:
@@ -43,30 +46,29 @@ class WriterVerifier:
             raise InvalidInput("digits must be 0-9")
         return digits
 
-    def enrol(self, user_id: str, batch: np.ndarray, digits) -> Templates:
+    def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Templates:
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
         templates = Templates(self.version, scoring.make_templates(self._embed(batch), digits), len(batch))
-        self.store.save(user_id, templates)
+        self.store.save(user_id, templates, fingerprints)
         return templates
 
-    def templates_of(self, user_id: str) -> Templates:
-        templates = self.store.load(user_id)
-        if templates is None:
+    def verify(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Verdict:
+        """fingerprints: of the boxes that have one; they join the user's history."""
+        digits = self._check_digits(digits, len(batch))
+        if not 1 <= len(digits) <= 10:
+            raise InvalidInput("between 1 and 10 boxes can be verified at once")
+        found = self.store.load_and_remember(user_id, fingerprints)
+        if found is None:
             raise NotFound("user is not enrolled")
+        templates, history = found
         if templates.model_version != self.version:
             raise FailedPrecondition(
                 f"re-enrolment required: templates belong to {templates.model_version}, "
                 f"the verifier now runs {self.version}")
-        return templates
-
-    def verify(self, user_id: str, batch: np.ndarray, digits) -> Verdict:
-        digits = self._check_digits(digits, len(batch))
-        if not 1 <= len(digits) <= 10:
-            raise InvalidInput("between 1 and 10 boxes can be verified at once")
-        templates = self.templates_of(user_id)
+        replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
         scores = scoring.scores(self._embed(batch), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
         length = str(len(digits))
         passed = scores > self.thresholds["all_pass"][length]
@@ -74,4 +76,4 @@ class WriterVerifier:
             writer_ok = bool(passed.all())
         else:
             writer_ok = bool(scores.mean() > self.thresholds["fused_mean"][length])
-        return Verdict(scores, passed, writer_ok)
+        return Verdict(scores, passed, writer_ok, replayed)
