@@ -46,6 +46,8 @@ class Settings:
 
     api_keys: str = _setting("HWOTP_API_KEYS", "", "Callers allowed to use the gateway: comma-separated name:sha256-hex-of-their-key (`python -m gateway.keys NAME` makes one). Required unless HWOTP_AUTH=off.")
     auth: str = _setting("HWOTP_AUTH", "api_key", "api_key: every gateway call must carry a registered key in x-api-key metadata; off: no caller check (local experiments only).")
+    template_keys: str = _setting("HWOTP_TEMPLATE_KEYS", "", "Keys sealing templates and fingerprints in Redis (AES-256-GCM): comma-separated kid:base64-of-32-bytes (`python -m hwotp.sealing KID` makes one). Required by the verifier.")
+    template_key_id: str = _setting("HWOTP_TEMPLATE_KEY_ID", "", "The kid new data is sealed with (default: the first of HWOTP_TEMPLATE_KEYS); older kids still open.")
     gateway_budget_ms: int = _setting("HWOTP_GATEWAY_BUDGET_MS", 3000, "Time budget of one gateway call; downstream deadlines are what remains of it.")
     enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
     enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.9, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused.")

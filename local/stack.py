@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.auth import key_hash
+from hwotp.sealing import new_key_entry
 from local.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,8 +91,20 @@ class Stack:
         self.redis: RedisServer | None = None
         self.services: dict[str, ServiceProcess] = {}
 
+    def _template_key(self) -> None:
+        """A key sealing this stack's templates, kept beside its Redis data so that
+        enrolments persisted by AOF stay readable across restarts."""
+        if self.env.get("HWOTP_TEMPLATE_KEYS"):
+            return
+        key_file = self.workdir / "template.key"
+        if not key_file.exists():
+            key_file.touch(mode=0o600)
+            key_file.write_text(new_key_entry("local"))
+        self.env["HWOTP_TEMPLATE_KEYS"] = key_file.read_text().strip()
+
     def start(self, timeout: float = 60.0) -> "Stack":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._template_key()
         if not self.env.get("HWOTP_REDIS_URL"):
             self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)
             self.env["HWOTP_REDIS_URL"] = self.redis.url

@@ -16,6 +16,7 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
@@ -98,6 +99,24 @@ def test_templates_of_another_model_version_need_reenrolment(gateway, stack, wri
         begin(gateway, user)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "re-enrolment required" in error.value.details()
+
+
+def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
+    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    user = hashlib.sha256(enrolled.encode()).hexdigest()
+    stored = client.hgetall(f"hwotp:tpl:{user}")
+    assert set(stored) == {b"model_version", b"dim", b"vectors", b"samples"}
+    sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
+    vectors = np.frombuffer(sealer.open(stored[b"vectors"], f"tpl:{user}".encode()), dtype="<f4").reshape(10, 128)
+    assert np.all(np.linalg.norm(vectors, axis=1) <= 1.0001)  # means of unit embeddings
+    assert vectors.tobytes() not in stored[b"vectors"]
+    with pytest.raises(SealError):
+        Sealer.from_settings(new_key_entry("local"), "").open(stored[b"vectors"], f"tpl:{user}".encode())
+    with pytest.raises(SealError):
+        sealer.open(stored[b"vectors"], b"tpl:someone-else")
+    fingerprints = client.lrange(f"hwotp:fp:{user}", 0, -1)
+    assert len(fingerprints) >= 30
+    assert all(len(sealer.open(blob, f"fp:{user}".encode())) == 1024 for blob in fingerprints)
 
 
 def test_enrolment_refuses_a_mislabelled_sample_and_keeps_nothing(gateway, writers):

@@ -3,6 +3,7 @@
 from hwotp import config, logs, redis_client
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
+from hwotp.sealing import Sealer
 from hwotp.server import Registration, Service
 from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
 from services.verifier.servicer import VerifierServicer
@@ -16,7 +17,8 @@ def main() -> None:
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("verifier")
     client = redis_client.connect(settings)
-    verifier = WriterVerifier(bundle, TemplateStore(client, settings.replay_history), metrics,
+    sealer = Sealer.from_settings(settings.template_keys, settings.template_key_id)
+    verifier = WriterVerifier(bundle, TemplateStore(client, sealer, settings.replay_history), metrics,
                               settings.writer_policy, settings.replay_threshold)
     name = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
     Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,

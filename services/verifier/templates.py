@@ -2,7 +2,8 @@
 
 Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
 hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
-newest `history` kept).
+newest `history` kept). Template vectors and fingerprints are sealed with
+AES-GCM (hwotp.sealing); only the model version and sample count are clear.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
+from hwotp.errors import FailedPrecondition
 from hwotp.preprocess import FINGERPRINT_BYTES
+from hwotp.sealing import Sealer, SealError
 
 # One round trip, atomic: templates and earlier fingerprints are read, then
 # the new fingerprints appended (for enrolled users only).
@@ -38,20 +41,28 @@ def _hashed(user_id: str) -> str:
     return hashlib.sha256(user_id.encode()).hexdigest()
 
 
-def _templates(stored: dict) -> Templates:
-    dim = int(stored[b"dim"])
-    vectors = np.frombuffer(stored[b"vectors"], dtype="<f4").reshape(10, dim)
-    return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
-
-
-def _fingerprints(entries) -> np.ndarray:
-    return np.frombuffer(b"".join(entries), dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
-
-
 class TemplateStore:
-    def __init__(self, client: redis.Redis, history: int = 200):
-        self.client, self.history = client, history
+    def __init__(self, client: redis.Redis, sealer: Sealer, history: int = 200):
+        self.client, self.sealer, self.history = client, sealer, history
         self._read_and_remember = client.register_script(_READ_AND_REMEMBER)
+
+    def _open(self, blob: bytes, context: bytes) -> bytes:
+        try:
+            return self.sealer.open(blob, context)
+        except SealError as exc:
+            raise FailedPrecondition(f"stored templates cannot be opened ({exc}); check HWOTP_TEMPLATE_KEYS") from None
+
+    def _templates(self, user: str, stored: dict) -> Templates:
+        dim = int(stored[b"dim"])
+        vectors = np.frombuffer(self._open(stored[b"vectors"], f"tpl:{user}".encode()), dtype="<f4").reshape(10, dim)
+        return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
+
+    def _seal_fingerprints(self, user: str, fingerprints: np.ndarray) -> list[bytes]:
+        return [self.sealer.seal(f.tobytes(), f"fp:{user}".encode()) for f in fingerprints]
+
+    def _fingerprints(self, user: str, entries) -> np.ndarray:
+        opened = b"".join(self._open(entry, f"fp:{user}".encode()) for entry in entries)
+        return np.frombuffer(opened, dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
 
     def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray) -> None:
         user = _hashed(user_id)
@@ -62,27 +73,28 @@ class TemplateStore:
             pipe.hset(f"hwotp:tpl:{user}", mapping={
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
-                "vectors": vectors.tobytes(),
+                "vectors": self.sealer.seal(vectors.tobytes(), f"tpl:{user}".encode()),
                 "samples": templates.samples,
             })
             if len(fingerprints):
-                pipe.rpush(f"hwotp:fp:{user}", *[f.tobytes() for f in fingerprints])
+                pipe.rpush(f"hwotp:fp:{user}", *self._seal_fingerprints(user, fingerprints))
                 pipe.ltrim(f"hwotp:fp:{user}", -self.history, -1)
             pipe.execute()
 
     def load(self, user_id: str) -> Templates | None:
-        stored = self.client.hgetall(f"hwotp:tpl:{_hashed(user_id)}")
-        return _templates(stored) if stored else None
+        user = _hashed(user_id)
+        stored = self.client.hgetall(f"hwotp:tpl:{user}")
+        return self._templates(user, stored) if stored else None
 
     def load_and_remember(self, user_id: str, fingerprints: np.ndarray) -> tuple[Templates, np.ndarray] | None:
         """Templates and the earlier fingerprints; the new ones join the history."""
         user = _hashed(user_id)
         found = self._read_and_remember(keys=[f"hwotp:tpl:{user}", f"hwotp:fp:{user}"],
-                                        args=[self.history, *[f.tobytes() for f in fingerprints]])
+                                        args=[self.history, *self._seal_fingerprints(user, fingerprints)])
         if not found:
             return None
         flat, history = found
-        return _templates(dict(zip(flat[::2], flat[1::2]))), _fingerprints(history)
+        return self._templates(user, dict(zip(flat[::2], flat[1::2]))), self._fingerprints(user, history)
 
     def model_version(self, user_id: str) -> str | None:
         """The model a user's templates belong to, None when not enrolled (one small read)."""
