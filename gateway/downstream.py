@@ -7,6 +7,7 @@ import time
 
 import grpc
 
+from hwotp import tls
 from hwotp.config import Settings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound,
                           ResourceExhausted, Unavailable)
@@ -25,8 +26,10 @@ class Downstream:
             ("grpc.lb_policy_name", "round_robin"),
             ("grpc.keepalive_time_ms", 30000),
         ]
-        self.channels = [grpc.insecure_channel(addr, options=options)
-                         for addr in (settings.recognizer_addr, settings.verifier_addr, settings.challenge_addr)]
+        credentials = tls.internal_credentials(settings)
+        addresses = (settings.recognizer_addr, settings.verifier_addr, settings.challenge_addr)
+        self.channels = [grpc.secure_channel(a, credentials, options=options) if credentials
+                         else grpc.insecure_channel(a, options=options) for a in addresses]
         self.recognizer = recognizer_pb2_grpc.RecognizerStub(self.channels[0])
         self.verifier = verifier_pb2_grpc.VerifierStub(self.channels[1])
         self.challenge = challenge_pb2_grpc.ChallengeStub(self.channels[2])

@@ -31,6 +31,12 @@ class Settings:
     workers: int = _setting("HWOTP_WORKERS", 16, "gRPC worker threads per service.")
     log_level: str = _setting("HWOTP_LOG_LEVEL", "INFO", "Python logging level.")
 
+    tls_cert: str = _setting("HWOTP_TLS_CERT", "", "PEM certificate: the service serves TLS (with HWOTP_TLS_KEY).")
+    tls_key: str = _setting("HWOTP_TLS_KEY", "", "PEM private key of HWOTP_TLS_CERT.")
+    tls_client_ca: str = _setting("HWOTP_TLS_CLIENT_CA", "", "PEM CA: the service requires client certificates it signed (mTLS).")
+    internal_tls_ca: str = _setting("HWOTP_INTERNAL_TLS_CA", "", "PEM CA the gateway verifies the internal services with; set: it dials them over TLS.")
+    internal_tls_cert: str = _setting("HWOTP_INTERNAL_TLS_CERT", "", "PEM client certificate the gateway presents to the internal services (mTLS).")
+    internal_tls_key: str = _setting("HWOTP_INTERNAL_TLS_KEY", "", "PEM key of HWOTP_INTERNAL_TLS_CERT.")
     gateway_port: int = _setting("HWOTP_GATEWAY_PORT", 50051, "Public gRPC port of the gateway (0: any free port).")
     gateway_metrics_port: int = _setting("HWOTP_GATEWAY_METRICS_PORT", 9101, "Prometheus port of the gateway (0: any free port).")
     recognizer_port: int = _setting("HWOTP_RECOGNIZER_PORT", 50052, "gRPC port of the recognizer.")

@@ -21,7 +21,7 @@ import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from hwotp import errors
+from hwotp import errors, tls
 from hwotp.config import Settings
 from hwotp.metrics import Metrics
 
@@ -136,7 +136,10 @@ class Service:
         self.names = [r.name for r in registrations]
         reflection.enable_server_reflection(self.names + [health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         self._set_health(False)
-        self.port = self.server.add_insecure_port(f"{settings.host}:{port}")
+        credentials = tls.server_credentials(settings)
+        address = f"{settings.host}:{port}"
+        self.port = (self.server.add_secure_port(address, credentials) if credentials
+                     else self.server.add_insecure_port(address))
         if self.port == 0:
             raise RuntimeError(f"{name}: cannot bind {settings.host}:{port}")
         self.metrics_port = metrics.serve(settings.host, metrics_port)

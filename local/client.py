@@ -26,8 +26,9 @@ class _WithKey(grpc.UnaryUnaryClientInterceptor):
                                      details.wait_for_ready, details.compression), request)
 
 
-def gateway_channel(address: str, api_key: str) -> grpc.Channel:
-    return grpc.intercept_channel(grpc.insecure_channel(address), _WithKey(api_key))
+def gateway_channel(address: str, api_key: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    return grpc.intercept_channel(channel, _WithKey(api_key))
 
 
 def gateway_stub(channel: grpc.Channel) -> gateway_pb2_grpc.GatewayStub:

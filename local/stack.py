@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.auth import key_hash
+from hwotp import tls
 from hwotp.sealing import new_key_entry
 from local.redis_server import RedisServer
 
@@ -60,10 +61,14 @@ class ServiceProcess:
             self.process.send_signal(number)
 
 
-def wait_serving(address: str, timeout: float = 30.0) -> None:
+def open_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    return grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+
+
+def wait_serving(address: str, timeout: float = 30.0, credentials: grpc.ChannelCredentials | None = None) -> None:
     """Poll grpc.health.v1 until SERVING; never sleep-and-hope."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, credentials) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
@@ -131,8 +136,16 @@ class Stack:
         service = ServiceProcess(name, process, out)
         self.services[name] = service
         service.wait_listening(timeout)
-        wait_serving(service.address, timeout)
+        wait_serving(service.address, timeout, self.credentials)
         return service
+
+    @property
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """How a client of this stack connects: TLS (and a client certificate) when it serves TLS."""
+        if not self.env.get("HWOTP_TLS_CERT"):
+            return None
+        return tls.channel_credentials(self.env["HWOTP_INTERNAL_TLS_CA"], self.env.get("HWOTP_INTERNAL_TLS_CERT", ""),
+                                       self.env.get("HWOTP_INTERNAL_TLS_KEY", ""))
 
     @property
     def gateway(self) -> str:

@@ -1,0 +1,49 @@
+"""TLS: every service serves TLS and demands client certificates (mTLS); the gateway dials the
+internal services with its own certificate; plaintext and certificate-less callers get nowhere."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hwotp import tls
+from hwotp.v1 import gateway_pb2
+from local.client import gateway_channel, gateway_stub
+from tests.certs import make_pki
+from tests.conftest import begin, start_stack, submit
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tls_stack(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tls")
+    pki = make_pki(directory)
+    running = start_stack(directory / "stack", HWOTP_TLS_CERT=pki["server_cert"], HWOTP_TLS_KEY=pki["server_key"],
+                          HWOTP_TLS_CLIENT_CA=pki["ca"], HWOTP_INTERNAL_TLS_CA=pki["ca"],
+                          HWOTP_INTERNAL_TLS_CERT=pki["client_cert"], HWOTP_INTERNAL_TLS_KEY=pki["client_key"])
+    yield running, pki
+    running.stop()
+
+
+def test_login_over_mutual_tls(tls_stack, writers):
+    running, _ = tls_stack
+    with gateway_channel(running.gateway, running.api_key, running.credentials) as channel:
+        gateway = gateway_stub(channel)
+        gateway.Enroll(writers[0].enrolment("tls-user"), timeout=30)
+        challenge = begin(gateway, "tls-user")
+        answer = submit(gateway, "tls-user", challenge, writers[0].write(challenge.digits, np.random.default_rng(1)))
+        assert answer.decision == gateway_pb2.ACCEPT
+
+
+@pytest.mark.parametrize("service", ["gateway", "recognizer", "verifier", "challenge"])
+def test_plaintext_and_certificateless_callers_are_refused(tls_stack, service):
+    running, pki = tls_stack
+    address = running.services[service].address
+    for channel in (grpc.insecure_channel(address), grpc.secure_channel(address, tls.channel_credentials(pki["ca"]))):
+        with channel:
+            with pytest.raises(grpc.RpcError) as error:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
