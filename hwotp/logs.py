@@ -26,6 +26,7 @@ def configure(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    AUDIT.setLevel(logging.INFO)  # the audit trail is kept whatever the log level
 
 
 def audit(event: str, **fields) -> None:

@@ -87,8 +87,20 @@ class ModelBundle:
     def default_length(self) -> int:
         return int(self.meta["decision"]["default_length"])
 
-    def threshold(self, policy: str, length: int) -> float:
-        return float(self.meta["decision"]["thresholds"][policy][str(length)])
+    @property
+    def target_far(self) -> float:
+        return float(self.meta["decision"]["target_far"])
+
+    @property
+    def target_fars(self) -> list[float]:
+        return sorted(float(far) for far in self.meta["decision"]["thresholds"])
+
+    def threshold(self, policy: str, length: int, target_far: float | None = None) -> float:
+        far = self.target_far if target_far is None else target_far
+        by_far = self.meta["decision"]["thresholds"]
+        if str(far) not in by_far:
+            raise ValueError(f"no thresholds for target FAR {far}; calibrated: {', '.join(by_far)}")
+        return float(by_far[str(far)][policy][str(length)])
 
     def versions(self) -> dict:
         return {"recognizer": self.recognizer_version, "verifier": self.verifier_version}

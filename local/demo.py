@@ -12,11 +12,12 @@ from local.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
 from training import data
 
-# Test writers (series * 10000 + NIST id). The demo user is one whose genuine
-# logins pass reliably, so the demo shows the accept path; the evaluation
-# report gives the rates over every test writer.
-DEMO_WRITER = 0
-IMPOSTOR_WRITER = 0
+# Test writers (series * 10000 + NIST id: census employees 238 and 113). The
+# demo user is one all of whose probes the models accept and the impostor one
+# none of whose probes pass as the demo user, so that the demo shows both paths
+# every time; models/MODEL_CARD.md gives the rates over all test writers.
+DEMO_WRITER = 238
+IMPOSTOR_WRITER = 113
 
 
 def load_writers(data_dir=None) -> tuple[Writer, Writer]:

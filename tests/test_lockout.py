@@ -87,8 +87,10 @@ def strict_stack(tmp_path):
     made = []
 
     def make(**env):
-        made.append(start_stack(tmp_path / str(len(made)), relaxed=False, HWOTP_RATE_PER_USER="1000",
-                                HWOTP_ADMIN_CALLERS="local", **env))
+        # real lockout thresholds; replay detection off, as the tests reuse a few samples
+        settings = {"HWOTP_RATE_PER_USER": "1000", "HWOTP_ADMIN_CALLERS": "local", "HWOTP_REPLAY_THRESHOLD": "2",
+                    **env}
+        made.append(start_stack(tmp_path / str(len(made)), relaxed=False, **settings))
         return made[-1]
 
     yield make

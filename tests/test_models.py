@@ -43,8 +43,13 @@ def test_metadata_matches_the_files(bundle):
         meta = bundle.meta[entry]
         assert sha256_of(Path(bundle.directory) / meta["file"]) == meta["sha256"]
         assert meta["input"]["shape"] == ["batch", 1, 28, 28]
-    thresholds = bundle.meta["decision"]["thresholds"]
-    assert set(thresholds["all_pass"]) == {str(n) for n in range(1, 11)}
+    for far in bundle.target_fars:
+        for policy in ("all_pass", "fused_mean"):
+            by_length = [bundle.threshold(policy, n, far) for n in range(1, 11)]
+            assert all(np.isfinite(by_length))
+    # a stricter false-accept target never lowers a threshold
+    loose, strict = bundle.target_fars[-1], bundle.target_fars[0]
+    assert all(bundle.threshold("all_pass", n, strict) >= bundle.threshold("all_pass", n, loose) for n in range(1, 11))
 
 
 def test_recognizer_reads_held_out_writers(bundle, test_digits):

@@ -61,16 +61,20 @@ def length_report(attempts: protocol.Attempts) -> dict:
 
 
 def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, predicted, length: int) -> dict:
-    """The deployed decision: every digit recognised AND the writer check, at the stored thresholds."""
+    """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
+    (frr/far: the default policy and target FAR; the others beside them)."""
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
-    out = {"length": length, "policy": bundle.policy}
-    for policy in ("all_pass", "fused_mean"):
-        threshold = bundle.threshold(policy, length)
-        fuse = np.min if policy == "all_pass" else np.mean
-        genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
-        impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
-        out[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
-    out["frr"], out["far"] = out[bundle.policy]["frr"], out[bundle.policy]["far"]
+    out = {"length": length, "policy": bundle.policy, "target_far": bundle.target_far, "by_target_far": {}}
+    for far in bundle.target_fars:
+        rows = out["by_target_far"][str(far)] = {}
+        for policy in ("all_pass", "fused_mean"):
+            threshold = bundle.threshold(policy, length, far)
+            fuse = np.min if policy == "all_pass" else np.mean
+            genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
+            impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
+            rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
+    deployed = out["by_target_far"][str(bundle.target_far)][bundle.policy]
+    out["frr"], out["far"] = deployed["frr"], deployed["far"]
     return out
 
 

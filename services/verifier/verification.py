@@ -24,11 +24,13 @@ class Verdict:
 
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
-                 replay_threshold: float = replay_check.DEFAULT_THRESHOLD):
+                 replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold = replay_threshold
-        self.thresholds = bundle.meta["decision"]["thresholds"]
+        # per length 1-10, for the per-digit and the fused rule
+        self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
+                           for rule in ("all_pass", "fused_mean")}
 
     def _embed(self, batch: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
@@ -70,7 +72,7 @@ class WriterVerifier:
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
         scores = scoring.scores(self._embed(batch), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
-        length = str(len(digits))
+        length = len(digits)
         passed = scores > self.thresholds["all_pass"][length]
         if self.policy == "all_pass":
             writer_ok = bool(passed.all())
