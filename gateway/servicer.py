@@ -69,8 +69,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                    if r.digit != d and r.confidence >= self.settings.enrol_refuse_confidence]
         if refused:
             raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
+        originals = images if self.settings.store_enrolment_images else []
         enrolled = self._call(self.down.verifier.Enroll,
-                              verifier_pb2.VerifierEnrollRequest(user_id=user, boxes=normalized, digits=digits),
+                              verifier_pb2.VerifierEnrollRequest(user_id=user, boxes=normalized, digits=digits,
+                                                                 originals=originals),
                               budget, "verifier")
         logs.audit("enrolment", user=user, samples=len(digits), model_version=enrolled.model_version)
         return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,

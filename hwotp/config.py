@@ -69,6 +69,7 @@ class Settings:
     rate_per_user: int = _setting("HWOTP_RATE_PER_USER", 10, "Challenges issued per user per window.")
     rate_per_caller: int = _setting("HWOTP_RATE_PER_CALLER", 6000, "Challenges issued per calling relying party per window.")
     admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
+    store_enrolment_images: bool = _setting("HWOTP_STORE_ENROLMENT_IMAGES", False, "Keep the enrolment images, sealed like the templates, so users can be re-enrolled after a model upgrade without writing again (gateway and verifier).")
     replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers, see README); above 1 turns the check off.")
     replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Fingerprints of earlier boxes kept per user (enrolment and submissions).")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
@@ -95,6 +96,14 @@ class Settings:
         return self
 
 
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every HWOTP_* variable once; a bad value stops the process with a clear message."""
     environ = os.environ if environ is None else environ
@@ -105,7 +114,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         kind = type(item.default)
         try:
-            values[item.name] = kind(raw)
+            values[item.name] = _boolean(raw) if kind is bool else kind(raw)
         except ValueError:
             raise ConfigError(f"{item.metadata['env']}={raw!r} is not a valid {kind.__name__}") from None
     return Settings(**values).validate()

@@ -6,12 +6,15 @@ cosine similarity of a probe p with those samples). A probe's raw score mixes
 its similarity to the template of its own digit with that to the user's other
 digits (style carries across digits), and is then z-normalised against a
 cohort of training writers' templates (the adaptive top-N cohort of the probe),
-so that one threshold means the same thing for every digit and every writer.
+and finally calibrated per digit class into a linear log-likelihood ratio
+(slope * (score - midpoint), fitted on validation writers), so that one
+threshold means the same thing for every digit: a "1" carries less style than
+an "8", and the all-pass rule would otherwise fail on it first.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -21,6 +24,8 @@ class ScoringConfig:
     metric: str = "cosine"  # "cosine" or "euclidean" (the paper's baseline)
     cross_digit_weight: float = 0.0
     cohort_top: int = 0  # 0: no cohort normalisation
+    digit_slope: tuple[float, ...] | None = None  # per digit class; None: no calibration
+    digit_midpoint: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,13 +68,29 @@ def scores(
     cohort: (J, 10, D) templates of other writers. cohort_exclude: optional
     (P, J) boolean mask of cohort entries not to use for a probe (its own writer).
     """
-    raw = raw_scores(probes, digits, templates, config)
-    if config.cohort_top <= 0 or cohort is None:
-        return raw
-    against_cohort = raw_scores(probes, digits, cohort, config)
-    if cohort_exclude is not None:
-        against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
-    top = np.sort(against_cohort, axis=1)[:, -config.cohort_top :]
-    mean = top.mean(axis=1, keepdims=True)
-    std = top.std(axis=1, keepdims=True) + 1e-6
-    return (raw - mean) / std
+    normalised = raw = raw_scores(probes, digits, templates, config)
+    if config.cohort_top > 0 and cohort is not None:
+        against_cohort = raw_scores(probes, digits, cohort, config)
+        if cohort_exclude is not None:
+            against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
+        top = np.sort(against_cohort, axis=1)[:, -config.cohort_top :]
+        normalised = (raw - top.mean(axis=1, keepdims=True)) / (top.std(axis=1, keepdims=True) + 1e-6)
+    if config.digit_slope is None:
+        return normalised
+    slope = np.asarray(config.digit_slope, dtype=np.float32)[digits][:, None]
+    midpoint = np.asarray(config.digit_midpoint, dtype=np.float32)[digits][:, None]
+    return slope * (normalised - midpoint)
+
+
+def fit_digit_calibration(scores: np.ndarray, digits: np.ndarray, genuine: np.ndarray,
+                          config: ScoringConfig) -> ScoringConfig:
+    """Per digit class, the linear log-likelihood ratio of Gaussian genuine and impostor
+    scores with a shared variance (monotonic in the score). scores: (P, T); genuine: (P, T) bool."""
+    slope, midpoint = [], []
+    for digit in range(10):
+        rows = digits == digit
+        mine, others = scores[rows][genuine[rows]], scores[rows][~genuine[rows]]
+        variance = (mine.var() + others.var()) / 2
+        slope.append(float((mine.mean() - others.mean()) / variance))
+        midpoint.append(float((mine.mean() + others.mean()) / 2))
+    return replace(config, digit_slope=tuple(slope), digit_midpoint=tuple(midpoint))

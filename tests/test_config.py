@@ -13,6 +13,13 @@ def test_defaults_and_overrides():
     assert config.load({}).gateway_port == 50051
 
 
+def test_booleans_are_parsed_not_truthy():
+    assert config.load({"HWOTP_STORE_ENROLMENT_IMAGES": "false"}).store_enrolment_images is False
+    assert config.load({"HWOTP_STORE_ENROLMENT_IMAGES": "on"}).store_enrolment_images is True
+    with pytest.raises(config.ConfigError):
+        config.load({"HWOTP_STORE_ENROLMENT_IMAGES": "maybe"})
+
+
 @pytest.mark.parametrize("env,message", [
     ({"HWOTP_CHALLENGE_LENGTH": "3"}, "between 4 and 10"),
     ({"HWOTP_GATEWAY_PORT": "http"}, "not a valid int"),

@@ -24,7 +24,7 @@ def test_dynamic_batch(bundle, test_digits, batch):
 
 
 @pytest.mark.parametrize("name,net,which", [
-    ("recognizer", nets.Recognizer, None), ("verifier", nets.Embedder, "deployed"),
+    ("recognizer", nets.RecognizerEnsemble, None), ("verifier", nets.Embedder, "deployed"),
     ("baseline-verifier", nets.Embedder, "baseline"),
 ])
 def test_onnx_agrees_with_torch(bundle, test_digits, name, net, which):

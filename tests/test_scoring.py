@@ -68,3 +68,19 @@ def test_writers_short_of_a_digit_are_skipped_and_counted():
     writers = np.array([0] * 30 + [1] * 29)
     digits = np.concatenate([np.repeat(np.arange(10), 3), np.repeat(np.arange(10), 3)[:29]])
     assert protocol.enrol(digits, writers, 3).skipped_writers == 1
+
+
+def test_digit_calibration_is_monotonic_and_evens_out_digits():
+    rng = np.random.default_rng(1)
+    digits = np.repeat(np.arange(10), 200)
+    separation = np.where(digits == 1, 1.0, 3.0)  # "1" carries less style
+    genuine = np.zeros((2000, 2), dtype=bool)
+    genuine[:, 0] = True
+    scores = np.stack([separation + rng.normal(size=2000), rng.normal(size=2000)], axis=1)
+    config = scoring.fit_digit_calibration(scores, digits, genuine, scoring.ScoringConfig())
+    assert all(slope > 0 for slope in config.digit_slope)  # a higher score never calibrates lower
+    assert config.digit_slope[1] < config.digit_slope[0]
+    slope, midpoint = np.asarray(config.digit_slope)[digits], np.asarray(config.digit_midpoint)[digits]
+    calibrated = slope[:, None] * (scores - midpoint[:, None])
+    assert calibrated[digits == 1, 0].mean() > calibrated[digits == 1, 1].mean() + 0.5  # still separates
+    assert abs(np.mean(calibrated[digits == 3, 1]) + np.mean(calibrated[digits == 3, 0])) < 0.5  # symmetric LLR

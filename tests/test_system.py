@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -259,6 +261,33 @@ def test_replayed_boxes_are_rejected(own_stack, writers, test_digits):
             assert (result.decision, result.reason) == (gateway_pb2.REJECT, gateway_pb2.REPLAY), (index, fresh.digits)
 
 
+def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers):
+    running = own_stack(HWOTP_STORE_ENROLMENT_IMAGES="true")
+    request = writers[0].enrolment("jo")
+    _stub(running).Enroll(request, timeout=30)
+    user = hashlib.sha256(b"jo").hexdigest()
+    kept = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"]).lrange(f"hwotp:img:{user}", 0, -1)
+    sealer = Sealer.from_settings(running.env["HWOTP_TEMPLATE_KEYS"], "")
+    opened = [sealer.open(blob, f"img:{user}".encode()) for blob in kept]
+    assert opened == [bytes([s.digit]) + s.handwriting.image for s in request.samples]
+    assert not any(s.handwriting.image[:64] in blob for s, blob in zip(request.samples, kept))
+    # after a model upgrade (simulated: the templates claim an old model) the user is
+    # re-enrolled from the kept images, without writing again
+    client = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+    client.hset(f"hwotp:tpl:{user}", "model_version", "verifier-old")
+    with pytest.raises(grpc.RpcError, match="re-enrolment required"):
+        begin(_stub(running), "jo")
+    result = subprocess.run([sys.executable, "-m", "services.verifier.reenrol", "jo", "nobody"], env=running.env,
+                            capture_output=True, text=True, timeout=120)
+    assert "jo: re-enrolled from 30 kept images" in result.stdout and "nobody: no kept" in result.stdout
+    challenge = begin(_stub(running), "jo")
+    answer = submit(_stub(running), "jo", challenge, writers[0].write(challenge.digits, rng))
+    assert answer.decision == gateway_pb2.ACCEPT
+    # by default nothing of the kind is stored
+    default = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    assert not list(default.scan_iter("hwotp:img:*"))
+
+
 def test_late_answer_is_expired(own_stack, writers):
     running = own_stack(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
     gateway = _stub(running)
@@ -286,6 +315,25 @@ def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
     with pytest.raises(grpc.RpcError) as error:
         begin(gateway, "erin")
     assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_slow_verifier_answers_within_the_budget_and_recovers(own_stack, writers):
+    running = own_stack(HWOTP_GATEWAY_BUDGET_MS="1500")
+    gateway = _stub(running)
+    gateway.Enroll(writers[0].enrolment("ivy"), timeout=30)
+    challenge = begin(gateway, "ivy")
+    verifier = running.services["verifier"].process
+    verifier.send_signal(signal.SIGSTOP)  # alive but answering nothing: a slow service
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as error:
+            submit(gateway, "ivy", challenge, writers[0].write(challenge.digits, rng), timeout=30)
+        assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 2.5  # the gateway's budget, not the caller's 30 s
+    finally:
+        verifier.send_signal(signal.SIGCONT)
+    challenge = begin(gateway, "ivy")  # no restart needed
+    assert submit(gateway, "ivy", challenge, writers[0].write(challenge.digits, rng)).decision == gateway_pb2.ACCEPT
 
 
 def test_sigterm_drains_in_flight_calls(own_stack, writers):

@@ -18,6 +18,7 @@ import numpy as np
 
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from hwotp.onnx_model import OnnxModel, sha256_of
+from hwotp import scoring
 from hwotp.scoring import ScoringConfig
 from training import data, protocol, split
 
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
     parser.add_argument("--models", default=None)
-    parser.add_argument("--target-far", type=float, default=0.001, choices=TARGET_FARS,
+    parser.add_argument("--target-far", type=float, default=0.01, choices=TARGET_FARS,
                         help="the deployed default (HWOTP_TARGET_FAR picks another)")
     parser.add_argument("--default-length", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
@@ -97,6 +98,9 @@ def main() -> None:
     val_enrolment = protocol.enrol(val.digits, val.writers, 3)
     print("choosing the scoring on the validation writers:", flush=True)
     config, trials = choose_scoring(val_embeddings, val_enrolment, cohort)
+    val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
+    genuine = val_enrolment.probe_owner[:, None] == np.arange(len(val_enrolment.writers))[None, :]
+    config = scoring.fit_digit_calibration(val_scores, val_enrolment.probe_digit, genuine, config)
     val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
 
     meta = {

@@ -78,6 +78,38 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
     return out
 
 
+def lockout_window_report(bundle: ModelBundle, enrolment, scores, predicted, length: int,
+                          pairs: int = 400, seed: int = 7) -> dict:
+    """Brute force within the lockout: one impostor writer trying one victim again and again,
+    each attempt fresh random digits in the impostor's real hand (no independence assumed:
+    the same hand is reused). Share of (victim, impostor) pairs accepted at least once within
+    5 attempts (before any delay) and within 50 (before the factor is disabled)."""
+    rng = np.random.default_rng(seed)
+    recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
+    owners = len(enrolment.writers)
+    probes_of = {}
+    for position, (owner, digit) in enumerate(zip(enrolment.probe_owner, enrolment.probe_digit)):
+        probes_of.setdefault((int(owner), int(digit)), []).append(position)
+    threshold = bundle.threshold(bundle.policy, length)
+    fuse = np.min if bundle.policy == "all_pass" else np.mean
+    first_success = []
+    for _ in range(pairs):
+        victim, impostor = rng.choice(owners, 2, replace=False)
+        digits = [d for d in range(10) if (int(impostor), d) in probes_of]
+        if len(digits) < length:
+            continue
+        success = None
+        for attempt in range(50):
+            boxes = [rng.choice(probes_of[(int(impostor), int(d))]) for d in rng.choice(digits, length, replace=False)]
+            if recognised[boxes].all() and fuse(scores[boxes, victim]) > threshold:
+                success = attempt
+                break
+        first_success.append(success)
+    within = lambda n: float(np.mean([s is not None and s < n for s in first_success]))
+    return {"pairs": len(first_success), "length": length, "accepted_within_5": within(5),
+            "accepted_within_50": within(50)}
+
+
 def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
     import matplotlib
 
@@ -131,6 +163,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
             print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
         if length == bundle.default_length and which == "deployed":
             report["system"] = system_report(bundle, attempts, enrolment, predicted, length)
+            report["system"]["lockout_window"] = lockout_window_report(bundle, enrolment, scores, predicted, length)
     out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png")
     report["seconds"] = round(time.time() - started, 1)

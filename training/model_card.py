@@ -38,6 +38,7 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
         rows.append(f"| {n} | {_pct(PAPER['eer'][n])} | {_pct(b.get('eer'))} | {_pct(d.get('eer'))} "
                     f"| {_pct(d.get('eer_all_pass'))} | {_pct(d.get('far_at_frr_5pct'))} | {_pct(d.get('frr_at_far_1pct'))} "
                     f"| {d.get('genuine_attempts', '—')} / {d.get('impostor_attempts', '—')} |")
+    decision = meta["decision"]
     system = deployed.get("system", {})
     system_rows = "\n".join(
         f"| {_pct(float(far))} | {policy}{' (deployed)' if policy == decision['policy'] and float(far) == decision['target_far'] else ''} "
@@ -47,7 +48,6 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
     recognition = deployed.get("recognition", {})
     per_series = recognition.get("per_series", {})
     scoring = meta["verifier"]["scoring"]
-    decision = meta["decision"]
     minutes = {name: log.get("minutes") for name, log in logs.items()}
     epochs = {name: len(log.get("history", [])) for name, log in logs.items()}
     counts = split_doc["counts"]
@@ -71,10 +71,10 @@ only; the test writers are read only by `training.evaluate`.
 | | recognizer (`recognizer.onnx`) | verifier (`verifier.onnx`, kept) | baseline verifier (`baseline-verifier.onnx`) |
 |---|---|---|---|
 | version | {meta['recognizer']['version']} | {meta['verifier']['version']} | {meta['baseline_verifier']['version']} |
-| network | 4 conv 3x3 (32, 32, 64, 64; batch norm; 2x2 max pool after every second), FC 256 + dropout 0.4, FC 10 | 6 conv 3x3 (32-128, batch norm, pool after 2nd and 4th), FC 128, unit length | same as the kept verifier |
+| network | ensemble of 2 (seeds 1, 2; mean probability) of: 4 conv 3x3 (32, 32, 64, 64; batch norm; 2x2 max pool after every second), FC 256 + dropout 0.4, FC 10 | 6 conv 3x3 (32-128, batch norm, pool after 2nd and 4th), FC 128, unit length | same as the kept verifier |
 | loss | cross-entropy (label smoothing 0.05) | CosFace (s=30, m=0.35) over training writer x digit classes + 0.5 x over writers | contrastive (margin 1) on same-digit pairs, half same writer |
 | augmentation | affine: rotation ±12°, scale ±12%, shear ±0.2, shift ±2 px (no flips) | milder affine (rotation ±3°, scale ±4%, shift ±1.5 px): slant and size are style | same as the kept verifier |
-| scoring | softmax | cosine to the user's per-digit mean template{' + ' + str(scoring['cross_digit_weight']) + ' x other digits' if scoring['cross_digit_weight'] else ''}{', z-normalised against the top ' + str(scoring['cohort_top']) + ' of a ' + str(meta['verifier']['cohort']['writers']) + '-writer cohort of training writers (`cohort.npz`)' if scoring['cohort_top'] else ''} | — | Euclidean distance to the per-digit mean template |
+| scoring | softmax | cosine to the user's per-digit mean template{' + ' + str(scoring['cross_digit_weight']) + ' x other digits' if scoring['cross_digit_weight'] else ''}{', z-normalised against the top ' + str(scoring['cohort_top']) + ' of a ' + str(meta['verifier']['cohort']['writers']) + '-writer cohort of training writers (`cohort.npz`)' if scoring['cohort_top'] else ''}{', then per digit class a linear log-likelihood ratio fitted on the validation writers' if scoring.get('digit_slope') else ''} | — | Euclidean distance to the per-digit mean template |
 | epochs run (early stopping) | {epochs.get('recognizer', '—')} | {epochs.get('verifier', '—')} | {epochs.get('baseline-verifier', '—')} |
 | training time, 2 CPU cores | {minutes.get('recognizer', '—')} min | {minutes.get('verifier', '—')} min | {minutes.get('baseline-verifier', '—')} min |
 

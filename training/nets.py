@@ -30,6 +30,19 @@ class Recognizer(nn.Module):
         return self.classifier(self.features(x))
 
 
+class RecognizerEnsemble(nn.Module):
+    """Several recognizers trained with different seeds; outputs the log of their mean
+    probabilities, so that a softmax of the output is the ensemble's probability."""
+
+    def __init__(self, members: int = 2):
+        super().__init__()
+        self.members = nn.ModuleList(Recognizer() for _ in range(members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.stack([F.softmax(member(x), dim=1) for member in self.members]).mean(dim=0)
+        return torch.log(probabilities.clamp_min(1e-12))
+
+
 class Embedder(nn.Module):
     """One twin of the Siamese pair: a digit image -> an L2-normalised style embedding."""
 

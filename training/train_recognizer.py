@@ -1,6 +1,6 @@
 """Train the digit recognizer on the training writers, early-stop on the validation writers.
 
-python -m training.train_recognizer [--data DIR] [--epochs 30] [--onnx models/recognizer.onnx]
+python -m training.train_recognizer [--data DIR] [--epochs 20] [--members 2] [--onnx models/recognizer.onnx]
 """
 
 from __future__ import annotations
@@ -57,18 +57,26 @@ def train(train_set, val_set, epochs: int, patience: int, batch: int = 128, lr: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--members", type=int, default=2, help="ensemble members, seeds SEED, SEED+1, ...")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
-    common.seed_everything(args.seed)
     parts = common.load_split_data(args.data, args.limit)
     started = time.time()
-    model, history = train(parts["train"], parts["val"], args.epochs, args.patience)
+    model, history = nets.RecognizerEnsemble(args.members), []
+    for member in range(args.members):
+        common.seed_everything(args.seed + member)
+        trained, member_history = train(parts["train"], parts["val"], args.epochs, args.patience)
+        model.members[member].load_state_dict(trained.state_dict())
+        history.append({"member": member, "seed": args.seed + member, "epochs": member_history})
+    model.eval()
     minutes = (time.time() - started) / 60
-    print(f"trained in {minutes:.1f} min; best validation accuracy {max(h['val_accuracy'] for h in history):.4%}")
+    accuracy = float((common.predict(model, parts["val"].images).argmax(1) == parts["val"].digits).mean())
+    history.append({"ensemble_val_accuracy": accuracy})
+    print(f"trained in {minutes:.1f} min; ensemble validation accuracy {accuracy:.4%}")
     common.save(model, args.onnx, "logits", history, minutes)
 
 

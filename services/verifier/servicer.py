@@ -30,7 +30,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
 
     def Enroll(self, request, context):
         fields, fingerprints, known = _batch(request)
-        templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known])
+        if request.originals and len(request.originals) != len(fields):
+            raise InvalidInput(f"{len(request.originals)} originals for {len(fields)} boxes")
+        templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known],
+                                        list(request.originals))
         return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):

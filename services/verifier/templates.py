@@ -2,7 +2,8 @@
 
 Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
 hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
-newest `history` kept). Template vectors and fingerprints are sealed with
+newest `history` kept) and, only when asked to keep them, hwotp:img:<h> (the
+enrolment images). Template vectors and fingerprints are sealed with
 AES-GCM (hwotp.sealing); only the model version and sample count are clear.
 """
 
@@ -64,12 +65,14 @@ class TemplateStore:
         opened = b"".join(self._open(entry, f"fp:{user}".encode()) for entry in entries)
         return np.frombuffer(opened, dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
 
-    def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray) -> None:
+    def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray,
+             images: list[tuple[int, bytes]] = ()) -> None:
+        """images: (digit, original image) of the enrolment, kept only if given."""
         user = _hashed(user_id)
         vectors = np.ascontiguousarray(templates.vectors, dtype="<f4")
         # One MULTI/EXEC: a re-enrolment replaces the old templates whole or not at all.
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}")
+            pipe.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:img:{user}")
             pipe.hset(f"hwotp:tpl:{user}", mapping={
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
@@ -79,7 +82,16 @@ class TemplateStore:
             if len(fingerprints):
                 pipe.rpush(f"hwotp:fp:{user}", *self._seal_fingerprints(user, fingerprints))
                 pipe.ltrim(f"hwotp:fp:{user}", -self.history, -1)
+            if images:
+                pipe.rpush(f"hwotp:img:{user}", *[self.sealer.seal(bytes([digit]) + image, f"img:{user}".encode())
+                                                  for digit, image in images])
             pipe.execute()
+
+    def kept_images(self, user_id: str) -> list[tuple[int, bytes]]:
+        """The kept enrolment images with their digits (for re-enrolment after a model upgrade)."""
+        user = _hashed(user_id)
+        opened = [self._open(blob, f"img:{user}".encode()) for blob in self.client.lrange(f"hwotp:img:{user}", 0, -1)]
+        return [(entry[0], entry[1:]) for entry in opened]
 
     def load(self, user_id: str) -> Templates | None:
         user = _hashed(user_id)
@@ -103,4 +115,4 @@ class TemplateStore:
 
     def delete(self, user_id: str) -> bool:
         user = _hashed(user_id)
-        return bool(self.client.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}"))
+        return bool(self.client.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:img:{user}"))

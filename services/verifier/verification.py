@@ -11,6 +11,7 @@ from hwotp import replay_check, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
+from hwotp.preprocess import prepare_boxes
 from services.verifier.templates import Templates, TemplateStore
 
 
@@ -24,10 +25,11 @@ class Verdict:
 
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
-                 replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None):
+                 replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
+                 keep_images: bool = False):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
-        self.replay_threshold = replay_threshold
+        self.replay_threshold, self.keep_images = replay_threshold, keep_images
         # per length 1-10, for the per-digit and the fused rule
         self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
                            for rule in ("all_pass", "fused_mean")}
@@ -48,14 +50,26 @@ class WriterVerifier:
             raise InvalidInput("digits must be 0-9")
         return digits
 
-    def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Templates:
+    def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
+              originals: list[bytes] = ()) -> Templates:
+        """originals: the enrolment images, kept sealed only when the service is set to keep them."""
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
         templates = Templates(self.version, scoring.make_templates(self._embed(batch), digits), len(batch))
-        self.store.save(user_id, templates, fingerprints)
+        kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
+        self.store.save(user_id, templates, fingerprints, kept)
         return templates
+
+    def reenrol(self, user_id: str) -> Templates:
+        """New templates from the kept enrolment images, with the model now served."""
+        kept = self.store.kept_images(user_id)
+        if not kept:
+            raise NotFound("no kept enrolment images for this user: they must enrol again")
+        digits, images = [d for d, _ in kept], [image for _, image in kept]
+        fields, fingerprints = prepare_boxes(images)
+        return self.enrol(user_id, fields, digits, fingerprints, images)
 
     def verify(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Verdict:
         """fingerprints: of the boxes that have one; they join the user's history."""

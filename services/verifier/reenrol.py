@@ -1,0 +1,39 @@
+"""python -m services.verifier.reenrol USER [USER ...]
+
+After a verifier model upgrade: new templates for these users from their kept
+enrolment images (HWOTP_STORE_ENROLMENT_IMAGES was on when they enrolled),
+without asking them to write again. Runs with the verifier's settings.
+"""
+
+import sys
+
+from hwotp import config, redis_client
+from hwotp.errors import NotFound
+from hwotp.metrics import Metrics
+from hwotp.models import ModelBundle
+from hwotp.sealing import Sealer
+from services.verifier.templates import TemplateStore
+from services.verifier.verification import WriterVerifier
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    settings = config.load()
+    store = TemplateStore(redis_client.connect(settings),
+                          Sealer.from_settings(settings.template_keys, settings.template_key_id), settings.replay_history)
+    verifier = WriterVerifier(ModelBundle.load(settings.models_dir or None), store, Metrics("reenrol"),
+                              settings.writer_policy, keep_images=True)
+    failed = 0
+    for user in sys.argv[1:]:
+        try:
+            templates = verifier.reenrol(user)
+            print(f"{user}: re-enrolled from {templates.samples} kept images with {templates.model_version}")
+        except NotFound as exc:
+            failed += 1
+            print(f"{user}: {exc}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
