@@ -56,7 +56,7 @@ class Settings:
     template_key_id: str = _setting("HWOTP_TEMPLATE_KEY_ID", "", "The kid new data is sealed with (default: the first of HWOTP_TEMPLATE_KEYS); older kids still open.")
     gateway_budget_ms: int = _setting("HWOTP_GATEWAY_BUDGET_MS", 3000, "Time budget of one gateway call; downstream deadlines are what remains of it.")
     enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
-    enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.9, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused.")
+    enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.8, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused (the recognizer, trained with label smoothing, rarely exceeds 0.96).")
     enrol_max_per_digit: int = _setting("HWOTP_ENROL_MAX_PER_DIGIT", 10, "Enrolment samples accepted at most per digit.")
 
     challenge_length: int = _setting("HWOTP_CHALLENGE_LENGTH", 6, "Default number of digits of a challenge (4-10).")

@@ -62,9 +62,11 @@ def test_unknown_and_expired(client):
 
 
 def test_concurrent_claims_exactly_one_wins(client):
+    """100 trials of 8 concurrent claims of one challenge."""
     store = ChallengeStore(client)
-    for _ in range(20):
-        issued = store.create("u1", 6, 60)
+    for trial in range(100):
+        user = f"racer-{trial}"  # claims count as failures until a success: keep each user fresh
+        issued = store.create(user, 6, 60)
         with ThreadPoolExecutor(8) as pool:
-            results = Counter(pool.map(lambda _: store.claim(issued.challenge_id, "u1").status, range(8)))
+            results = Counter(pool.map(lambda _: store.claim(issued.challenge_id, user).status, range(8)))
         assert results == Counter({"claimed": 1, "used": 7})

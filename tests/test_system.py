@@ -78,6 +78,16 @@ def test_twenty_concurrent_submissions_give_one_decision(gateway, enrolled, writ
     assert reasons == Counter({"ACCEPTED": 1, "ALREADY_USED": 19})
 
 
+def test_hundred_trials_of_eight_concurrent_submissions(gateway, enrolled, writers):
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(100):
+            challenge = begin(gateway, enrolled)
+            boxes = writers[0].write(challenge.digits, rng)
+            answers = list(pool.map(lambda _: submit(gateway, enrolled, challenge, boxes), range(8)))
+            reasons = Counter(gateway_pb2.Reason.Name(a.reason) for a in answers)
+            assert reasons["ALREADY_USED"] == 7 and sum(reasons.values()) == 8, reasons
+
+
 def test_challenge_of_another_user_cannot_be_used(gateway, enrolled, writers):
     challenge = begin(gateway, enrolled)
     answer = submit(gateway, "mallory", challenge, writers[0].write(challenge.digits, rng))
