@@ -59,6 +59,13 @@ def model_only(length: int, seconds: float, workers: int) -> float:
     return sum(done) / (time.monotonic() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -78,10 +85,15 @@ def run(seconds: float, users: int) -> dict:
         try:
             generator = LoadGenerator(stack.gateway, stack.api_key, handwriting, users, impostors=0.2)
             asyncio.run(generator.run(1, None, None, count=users))  # enrol every user, warm up
-            sweeps = {}
+            sweeps, cpu_split = {}, {}
+            pids = {name: service.process.pid for name, service in stack.services.items()}
+            pids |= {"redis": stack.redis.process.pid, "load generator": os.getpid()}
             for concurrency in CONCURRENCIES:
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 result = asyncio.run(generator.run(concurrency, None, seconds, None, enrol=False))
                 sweeps[concurrency] = result
+                cpu_split[concurrency] = {name: round(1000 * (cpu_seconds(pid) - before[name]) / max(result["logins"], 1), 2)
+                                          for name, pid in pids.items()}
                 print(f"end to end, concurrency {concurrency}: {result['auth_per_s']:.1f}/s, "
                       f"p50 {result['latency']['login']['p50_ms']:.1f} ms, p99 {result['latency']['login']['p99_ms']:.1f} ms, "
                       f"errors {result['errors']}", flush=True)
@@ -106,6 +118,7 @@ def run(seconds: float, users: int) -> dict:
         "errors": sum(r["errors"] for r in sweeps.values()) + half["errors"],
         "sweep": {str(c): {"auth_per_s": round(r["auth_per_s"], 2), "p99_ms": round(r["latency"]["login"]["p99_ms"], 2)}
                   for c, r in sweeps.items()},
+        "cpu_ms_per_login_at_max": cpu_split[best],
         "seconds_per_run": seconds,
         "users": users,
     }
@@ -114,6 +127,8 @@ def run(seconds: float, users: int) -> dict:
 def write_markdown(result: dict, command: str, path: Path) -> None:
     machine = result["machine"]
     sweep = "\n".join(f"| {c} | {v['auth_per_s']} | {v['p99_ms']} |" for c, v in result["sweep"].items())
+    split = "\n".join(f"| {name} | {ms} |" for name, ms in result["cpu_ms_per_login_at_max"].items())
+    notes = (Path(__file__).parent / "changes.md").read_text()
     path.write_text(f"""# hwotp benchmarks
 
 Written by `{command}` (also in `bench/result.json`). Machine: {machine['cores']} cores,
@@ -134,7 +149,15 @@ Concurrency sweep ({result['seconds_per_run']:.0f} s each, {result['users']} vir
 | concurrency | auth/s | p99 ms |
 |---|---|---|
 {sweep}
-""")
+
+CPU per login at the maximum, by process (ms; {machine['cores']} cores give {1000 * machine['cores']:.0f} ms per second;
+the model-only bound spends {1000 * machine['cores'] / result['model_only_auth_per_s']:.1f} ms per authentication):
+
+| process | CPU ms per login |
+|---|---|
+{split}
+
+{notes}""")
 
 
 def main() -> None:

@@ -93,6 +93,7 @@ class Stack:
         if not self.env.get("HWOTP_API_KEYS"):
             self.api_key = secrets.token_urlsafe(32)
             self.env["HWOTP_API_KEYS"] = f"local:{key_hash(self.api_key)}"
+            self.env.setdefault("HWOTP_ADMIN_CALLERS", "local")  # the local operator may reset lockouts
         self.redis: RedisServer | None = None
         self.services: dict[str, ServiceProcess] = {}
 
