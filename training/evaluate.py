@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hwotp import scoring
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from training import data, protocol, split
 

@@ -1,13 +1,7 @@
 #!/bin/sh
 # Sentinel needs a writable config file: it lives on an emptyDir.
 set -eu
-DOMAIN=redis-ha.hwotp.svc.cluster.local
-MASTER=""
-for i in 0 1 2; do
-  MASTER=$(redis-cli -h "redis-ha-$i.$DOMAIN" -p 26379 --raw sentinel get-master-addr-by-name hwotp 2>/dev/null | head -n 1 || true)
-  [ -n "$MASTER" ] && break
-done
-[ -n "$MASTER" ] || MASTER="redis-ha-0.$DOMAIN"
+. /scripts/find-master.sh
 cat > /sentinel/sentinel.conf <<CONF
 port 26379
 sentinel resolve-hostnames yes
