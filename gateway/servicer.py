@@ -16,7 +16,7 @@ from hwotp.config import Settings
 from hwotp.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, PermissionDenied, ResourceExhausted
 from hwotp.metrics import Metrics
 from hwotp.preprocess import prepare_boxes
-from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, recognizer_pb2, verifier_pb2
+from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, handwriting_pb2, recognizer_pb2, verifier_pb2
 
 _CLAIM_REJECTIONS = {
     challenge_pb2.CLAIM_STATUS_UNKNOWN: gateway_pb2.UNKNOWN_CHALLENGE,
@@ -70,9 +70,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         if refused:
             raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
         originals = images if self.settings.store_enrolment_images else []
+        trajectories = [handwriting_pb2.Handwriting(strokes=sample.handwriting.strokes).SerializeToString()
+                        if sample.handwriting.strokes else b"" for sample in request.samples]
         enrolled = self._call(self.down.verifier.Enroll,
                               verifier_pb2.VerifierEnrollRequest(user_id=user, boxes=normalized, digits=digits,
-                                                                 originals=originals),
+                                                                 originals=originals, trajectories=trajectories),
                               budget, "verifier")
         logs.audit("enrolment", user=user, samples=len(digits), model_version=enrolled.model_version)
         return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,

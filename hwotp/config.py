@@ -70,7 +70,7 @@ class Settings:
     rate_per_caller: int = _setting("HWOTP_RATE_PER_CALLER", 6000, "Challenges issued per calling relying party per window.")
     admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
     store_enrolment_images: bool = _setting("HWOTP_STORE_ENROLMENT_IMAGES", False, "Keep the enrolment images, sealed like the templates, so users can be re-enrolled after a model upgrade without writing again (gateway and verifier).")
-    replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers, see README); above 1 turns the check off.")
+    replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers: SECURITY.md); above 1 turns the check off.")
     replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Fingerprints of earlier boxes kept per user (enrolment and submissions).")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")

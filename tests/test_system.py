@@ -132,6 +132,25 @@ def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
     assert all(len(sealer.open(blob, f"fp:{user}".encode())) == 1024 for blob in fingerprints)
 
 
+def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everything(gateway, stack, writers):
+    request = writers[0].enrolment("kim")
+    stroke = handwriting_pb2.Stroke(points=[handwriting_pb2.Point(x=1, y=2, t_ms=3, pressure=0.5),
+                                            handwriting_pb2.Point(x=4, y=5, t_ms=19, pressure=0.7)])
+    request.samples[0].handwriting.strokes.append(stroke)
+    gateway.Enroll(request, timeout=30)
+    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    user = hashlib.sha256(b"kim").hexdigest()
+    sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
+    kept = [sealer.open(blob, f"trj:{user}".encode()) for blob in client.lrange(f"hwotp:trj:{user}", 0, -1)]
+    assert len(kept) == len(request.samples) and all(entry[1:] == b"" for entry in kept[1:])
+    assert kept[0][0] == request.samples[0].digit
+    assert handwriting_pb2.Handwriting.FromString(kept[0][1:]).strokes[0] == stroke
+    assert gateway.DeleteEnrollment(gateway_pb2.DeleteEnrollmentRequest(user_id="kim"), timeout=5).deleted
+    assert not list(client.scan_iter(f"hwotp:*:{user}"))
+    with pytest.raises(grpc.RpcError, match="not enrolled"):
+        begin(gateway, "kim")
+
+
 def test_enrolment_refuses_a_mislabelled_sample_and_keeps_nothing(gateway, writers):
     request = writers[0].enrolment("carol")
     ones = [s for s in request.samples if s.digit == 1]

@@ -49,7 +49,8 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
     per_series = recognition.get("per_series", {})
     scoring = meta["verifier"]["scoring"]
     minutes = {name: log.get("minutes") for name, log in logs.items()}
-    epochs = {name: len(log.get("history", [])) for name, log in logs.items()}
+    epochs = {name: " + ".join(str(len(h["epochs"])) for h in log["history"] if "epochs" in h)
+              or len(log.get("history", [])) for name, log in logs.items()}
     counts = split_doc["counts"]
     return f"""# hwotp models
 
@@ -117,8 +118,8 @@ test writers, at the default length {decision['default_length']}:
 
 - Random forgeries only: the impostors write their own natural digits. Skilled
   forgers who imitate a victim's digits were not measured (no such data for digits).
-- Offline images only: the stroke trajectories a client may send are stored
-  with nothing that scores them yet.
+- Offline images only: the pen trajectories a client may send with its
+  enrolment are kept (sealed), but nothing scores them yet.
 - Scanned NIST forms normalised to MNIST; touchscreen digits differ (stroke
   width, tremor). `hwotp.preprocess` normalises both the same way, but the models
   were not trained on touchscreen input.

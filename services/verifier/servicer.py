@@ -32,8 +32,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         fields, fingerprints, known = _batch(request)
         if request.originals and len(request.originals) != len(fields):
             raise InvalidInput(f"{len(request.originals)} originals for {len(fields)} boxes")
+        if request.trajectories and len(request.trajectories) != len(fields):
+            raise InvalidInput(f"{len(request.trajectories)} trajectories for {len(fields)} boxes")
         templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known],
-                                        list(request.originals))
+                                        list(request.originals), list(request.trajectories))
         return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):

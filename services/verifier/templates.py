@@ -2,9 +2,10 @@
 
 Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
 hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
-newest `history` kept) and, only when asked to keep them, hwotp:img:<h> (the
-enrolment images). Template vectors and fingerprints are sealed with
-AES-GCM (hwotp.sealing); only the model version and sample count are clear.
+newest `history` kept), hwotp:trj:<h> (the enrolment's pen trajectories, when
+the client sent any, for an online verifier) and, only when asked to keep them,
+hwotp:img:<h> (the enrolment images). Everything but the model version, the
+embedding size and the sample count is sealed with AES-GCM (hwotp.sealing).
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ class TemplateStore:
         return np.frombuffer(opened, dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
 
     def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray,
-             images: list[tuple[int, bytes]] = ()) -> None:
-        """images: (digit, original image) of the enrolment, kept only if given."""
+             images: list[tuple[int, bytes]] = (), trajectories: list[tuple[int, bytes]] = ()) -> None:
+        """images, trajectories: (digit, data) of the enrolment, kept only if given."""
         user = _hashed(user_id)
         vectors = np.ascontiguousarray(templates.vectors, dtype="<f4")
         # One MULTI/EXEC: a re-enrolment replaces the old templates whole or not at all.
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:img:{user}")
+            pipe.delete(*self._keys(user))
             pipe.hset(f"hwotp:tpl:{user}", mapping={
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
@@ -82,16 +83,22 @@ class TemplateStore:
             if len(fingerprints):
                 pipe.rpush(f"hwotp:fp:{user}", *self._seal_fingerprints(user, fingerprints))
                 pipe.ltrim(f"hwotp:fp:{user}", -self.history, -1)
-            if images:
-                pipe.rpush(f"hwotp:img:{user}", *[self.sealer.seal(bytes([digit]) + image, f"img:{user}".encode())
-                                                  for digit, image in images])
+            for kind, entries in (("img", images), ("trj", trajectories)):
+                if entries:
+                    pipe.rpush(f"hwotp:{kind}:{user}", *[self.sealer.seal(bytes([digit]) + data, f"{kind}:{user}".encode())
+                                                         for digit, data in entries])
             pipe.execute()
 
-    def kept_images(self, user_id: str) -> list[tuple[int, bytes]]:
-        """The kept enrolment images with their digits (for re-enrolment after a model upgrade)."""
+    def kept(self, user_id: str, kind: str) -> list[tuple[int, bytes]]:
+        """Kept enrolment data with their digits: kind "img" (images, for re-enrolment after a
+        model upgrade) or "trj" (serialized pen trajectories)."""
         user = _hashed(user_id)
-        opened = [self._open(blob, f"img:{user}".encode()) for blob in self.client.lrange(f"hwotp:img:{user}", 0, -1)]
+        opened = [self._open(blob, f"{kind}:{user}".encode()) for blob in self.client.lrange(f"hwotp:{kind}:{user}", 0, -1)]
         return [(entry[0], entry[1:]) for entry in opened]
+
+    @staticmethod
+    def _keys(user: str) -> list[str]:
+        return [f"hwotp:{kind}:{user}" for kind in ("tpl", "fp", "img", "trj")]
 
     def load(self, user_id: str) -> Templates | None:
         user = _hashed(user_id)
@@ -114,5 +121,4 @@ class TemplateStore:
         return version.decode() if version is not None else None
 
     def delete(self, user_id: str) -> bool:
-        user = _hashed(user_id)
-        return bool(self.client.delete(f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:img:{user}"))
+        return bool(self.client.delete(*self._keys(_hashed(user_id))))

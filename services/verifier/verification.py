@@ -51,25 +51,29 @@ class WriterVerifier:
         return digits
 
     def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
-              originals: list[bytes] = ()) -> Templates:
-        """originals: the enrolment images, kept sealed only when the service is set to keep them."""
+              originals: list[bytes] = (), trajectories: list[bytes] = ()) -> Templates:
+        """originals: the enrolment images, kept sealed only when the service is set to keep them;
+        trajectories: serialized strokes per box, kept sealed when the client sent any."""
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
         templates = Templates(self.version, scoring.make_templates(self._embed(batch), digits), len(batch))
         kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
-        self.store.save(user_id, templates, fingerprints, kept)
+        strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
+        self.store.save(user_id, templates, fingerprints, kept, strokes)
         return templates
 
     def reenrol(self, user_id: str) -> Templates:
         """New templates from the kept enrolment images, with the model now served."""
-        kept = self.store.kept_images(user_id)
+        kept = self.store.kept(user_id, "img")
         if not kept:
             raise NotFound("no kept enrolment images for this user: they must enrol again")
         digits, images = [d for d, _ in kept], [image for _, image in kept]
         fields, fingerprints = prepare_boxes(images)
-        return self.enrol(user_id, fields, digits, fingerprints, images)
+        trajectories = dict(enumerate(data for _, data in self.store.kept(user_id, "trj")))
+        return self.enrol(user_id, fields, digits, fingerprints, images,
+                          [trajectories.get(i, b"") for i in range(len(images))])
 
     def verify(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Verdict:
         """fingerprints: of the boxes that have one; they join the user's history."""
