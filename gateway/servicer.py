@@ -126,13 +126,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             return self._respond(user, False, _CLAIM_REJECTIONS.get(claim.status, gateway_pb2.UNKNOWN_CHALLENGE))
         if len(fields) != len(claim.digits):
             raise InvalidInput(f"{len(fields)} boxes for a {len(claim.digits)}-digit challenge; the challenge is used up")
-        expected = [int(c) for c in claim.digits]
+        displayed = [int(c) for c in claim.digits]
         normalized = boxes.from_batch(fields, fingerprints)
         # Both models at once, each with what is left of the budget.
         recognising = self.down.recognizer.Recognize.future(
             recognizer_pb2.RecognizeRequest(boxes=normalized), timeout=budget.remaining())
         verifying = self.down.verifier.Verify.future(
-            verifier_pb2.VerifyRequest(user_id=user, boxes=normalized, digits=expected), timeout=budget.remaining())
+            verifier_pb2.VerifyRequest(user_id=user, boxes=normalized, digits=displayed), timeout=budget.remaining())
         try:
             recognised = recognising.result()
         except grpc.RpcError as error:
@@ -145,14 +145,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                 self._note_failure(user, claim)
                 return self._respond(user, False, gateway_pb2.NOT_ENROLLED)
             raise translate(error, "verifier") from None
-        outcome: Outcome = decide(claim.digits, [r.digit for r in recognised.results], verdict.writer_ok,
+        # the digits the boxes must hold: the challenge after the user's secret repositioning
+        written = "".join(str(d) for d in verdict.expected_digits) or claim.digits
+        outcome: Outcome = decide(written, [r.digit for r in recognised.results], verdict.writer_ok,
                                   arrived_ms, claim.expires_at_ms, replayed=any(verdict.replayed))
         if outcome.accepted:
             self._record_success(user, budget)
         else:
             self._note_failure(user, claim)
         return self._respond(user, outcome.accepted, _REASONS[outcome.reason], details={
-            "digit_correct": [int(r.digit) == d for r, d in zip(recognised.results, expected)],
+            "digit_correct": [r.digit == int(d) for r, d in zip(recognised.results, written)],
             "recognition_confidence": [round(r.confidence, 4) for r in recognised.results],
             "writer_scores": [round(s, 4) for s in verdict.scores],
             "writer_passed": list(verdict.passed), "policy": verdict.policy, "replayed": list(verdict.replayed),
@@ -172,6 +174,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             self.down.challenge.RecordSuccess(challenge_pb2.UserRequest(user_id=user), timeout=budget.remaining())
         except (grpc.RpcError, DeadlineExceeded):
             logs.audit("success_not_recorded", user=user)
+
+    def SetRepositioning(self, request, context):
+        budget = self._budget(context)
+        user = validation.user_id(request.user_id)
+        if len(request.scheme) > 64:
+            raise InvalidInput("repositioning scheme is too long")
+        answer = self._call(self.down.verifier.SetRepositioning,
+                            verifier_pb2.VerifierRepositioningRequest(user_id=user, scheme=request.scheme),
+                            budget, "verifier")
+        logs.audit("repositioning_set", user=user, active=answer.active)  # never the scheme itself
+        return gateway_pb2.SetRepositioningResponse(active=answer.active)
 
     def ResetLockout(self, request, context):
         budget = self._budget(context)

@@ -151,6 +151,36 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
         begin(gateway, "kim")
 
 
+def test_secret_repositioning_accepts_only_the_secret_order(gateway, stack, writers):
+    from hwotp.reposition import apply
+
+    gateway.Enroll(writers[0].enrolment("lena"), timeout=30)
+
+    def login(order) -> int:
+        challenge = begin(gateway, "lena")
+        return submit(gateway, "lena", challenge, writers[0].write(order(challenge.digits), rng)).reason
+
+    def as_shown(digits):
+        return digits
+
+    def set_scheme(scheme):
+        return gateway.SetRepositioning(gateway_pb2.SetRepositioningRequest(user_id="lena", scheme=scheme), timeout=5)
+
+    assert set_scheme("reverse").active
+    assert login(as_shown) == gateway_pb2.WRONG_DIGITS
+    assert login(lambda d: apply("reverse", d)) == gateway_pb2.ACCEPTED
+    assert set_scheme("rotate:2").active  # the scheme can be changed
+    assert login(lambda d: apply("reverse", d)) == gateway_pb2.WRONG_DIGITS
+    assert login(lambda d: apply("rotate:2", d)) == gateway_pb2.ACCEPTED
+    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(f"hwotp:rep:{hashlib.sha256(b'lena').hexdigest()}")
+    assert stored and b"rotate" not in stored  # sealed like the templates
+    assert not set_scheme("").active
+    assert login(as_shown) == gateway_pb2.ACCEPTED
+    with pytest.raises(grpc.RpcError) as error:
+        set_scheme("backwards")
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_enrolment_refuses_a_mislabelled_sample_and_keeps_nothing(gateway, writers):
     request = writers[0].enrolment("carol")
     ones = [s for s in request.samples if s.digit == 1]

@@ -45,7 +45,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(
             scores=verdict.scores.tolist(), passed=verdict.passed.tolist(), writer_ok=verdict.writer_ok,
-            model_version=self.verifier.version, policy=self.verifier.policy, replayed=replayed.tolist())
+            model_version=self.verifier.version, policy=self.verifier.policy, replayed=replayed.tolist(),
+            expected_digits=verdict.expected.tolist())
 
     def GetEnrollment(self, request, context):
         version = self.verifier.store.model_version(_user(request))
@@ -53,6 +54,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
             return verifier_pb2.GetEnrollmentResponse(enrolled=False)
         return verifier_pb2.GetEnrollmentResponse(
             enrolled=True, model_version=version, current=version == self.verifier.version)
+
+    def SetRepositioning(self, request, context):
+        active = self.verifier.set_repositioning(_user(request), request.scheme)
+        return verifier_pb2.VerifierRepositioningResponse(active=active)
 
     def DeleteEnrollment(self, request, context):
         return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_user(request)))

@@ -4,7 +4,8 @@ Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
 hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
 newest `history` kept), hwotp:trj:<h> (the enrolment's pen trajectories, when
 the client sent any, for an online verifier) and, only when asked to keep them,
-hwotp:img:<h> (the enrolment images). Everything but the model version, the
+hwotp:img:<h> (the enrolment images), and hwotp:rep:<h> (the user's secret
+repositioning scheme). Everything but the model version, the
 embedding size and the sample count is sealed with AES-GCM (hwotp.sealing).
 """
 
@@ -26,10 +27,14 @@ _READ_AND_REMEMBER = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local templates = redis.call('HGETALL', KEYS[1])
 local history = redis.call('LRANGE', KEYS[2], 0, -1)
+local scheme = redis.call('GET', KEYS[3]) or ''
 for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
-return {templates, history}
+return {templates, history, scheme}
 """
+# What an enrolment writes (and a re-enrolment replaces); the secret
+# repositioning scheme (rep) outlives re-enrolment and goes with deletion.
+_ENROLMENT = ("tpl", "fp", "img", "trj")
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class TemplateStore:
         vectors = np.ascontiguousarray(templates.vectors, dtype="<f4")
         # One MULTI/EXEC: a re-enrolment replaces the old templates whole or not at all.
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(*self._keys(user))
+            pipe.delete(*self._keys(user, _ENROLMENT))
             pipe.hset(f"hwotp:tpl:{user}", mapping={
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
@@ -97,23 +102,32 @@ class TemplateStore:
         return [(entry[0], entry[1:]) for entry in opened]
 
     @staticmethod
-    def _keys(user: str) -> list[str]:
-        return [f"hwotp:{kind}:{user}" for kind in ("tpl", "fp", "img", "trj")]
+    def _keys(user: str, kinds=(*_ENROLMENT, "rep")) -> list[str]:
+        return [f"hwotp:{kind}:{user}" for kind in kinds]
 
     def load(self, user_id: str) -> Templates | None:
         user = _hashed(user_id)
         stored = self.client.hgetall(f"hwotp:tpl:{user}")
         return self._templates(user, stored) if stored else None
 
-    def load_and_remember(self, user_id: str, fingerprints: np.ndarray) -> tuple[Templates, np.ndarray] | None:
-        """Templates and the earlier fingerprints; the new ones join the history."""
+    def load_and_remember(self, user_id: str, fingerprints: np.ndarray) -> tuple[Templates, np.ndarray, str] | None:
+        """Templates, the earlier fingerprints and the repositioning scheme ("" for none);
+        the new fingerprints join the history."""
         user = _hashed(user_id)
-        found = self._read_and_remember(keys=[f"hwotp:tpl:{user}", f"hwotp:fp:{user}"],
+        found = self._read_and_remember(keys=[f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:rep:{user}"],
                                         args=[self.history, *self._seal_fingerprints(user, fingerprints)])
         if not found:
             return None
-        flat, history = found
-        return self._templates(user, dict(zip(flat[::2], flat[1::2]))), self._fingerprints(user, history)
+        flat, history, scheme = found
+        scheme = self._open(scheme, f"rep:{user}".encode()).decode() if scheme else ""
+        return self._templates(user, dict(zip(flat[::2], flat[1::2]))), self._fingerprints(user, history), scheme
+
+    def set_repositioning(self, user_id: str, scheme: str) -> None:
+        user = _hashed(user_id)
+        if scheme:
+            self.client.set(f"hwotp:rep:{user}", self.sealer.seal(scheme.encode(), f"rep:{user}".encode()))
+        else:
+            self.client.delete(f"hwotp:rep:{user}")
 
     def model_version(self, user_id: str) -> str | None:
         """The model a user's templates belong to, None when not enrolled (one small read)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwotp import replay_check, scoring
+from hwotp import replay_check, reposition, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
@@ -21,6 +21,7 @@ class Verdict:
     passed: np.ndarray
     writer_ok: bool
     replayed: np.ndarray
+    expected: np.ndarray  # the digit each box must hold, after the user's secret repositioning
 
 
 class WriterVerifier:
@@ -75,15 +76,25 @@ class WriterVerifier:
         return self.enrol(user_id, fields, digits, fingerprints, images,
                           [trajectories.get(i, b"") for i in range(len(images))])
 
-    def verify(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray) -> Verdict:
-        """fingerprints: of the boxes that have one; they join the user's history."""
-        digits = self._check_digits(digits, len(batch))
-        if not 1 <= len(digits) <= 10:
+    def set_repositioning(self, user_id: str, scheme: str) -> bool:
+        if self.store.model_version(user_id) is None:
+            raise NotFound("user is not enrolled")
+        self.store.set_repositioning(user_id, reposition.validate(scheme) if scheme else "")
+        return bool(scheme)
+
+    def verify(self, user_id: str, batch: np.ndarray, displayed, fingerprints: np.ndarray) -> Verdict:
+        """displayed: the challenge as shown; fingerprints: of the boxes that have one
+        (they join the user's history)."""
+        displayed = self._check_digits(displayed, len(batch))
+        if not 1 <= len(displayed) <= 10:
             raise InvalidInput("between 1 and 10 boxes can be verified at once")
         found = self.store.load_and_remember(user_id, fingerprints)
         if found is None:
             raise NotFound("user is not enrolled")
-        templates, history = found
+        templates, history, scheme = found
+        digits = displayed
+        if scheme:
+            digits = np.array([int(c) for c in reposition.apply(scheme, "".join(map(str, displayed)))])
         if templates.model_version != self.version:
             raise FailedPrecondition(
                 f"re-enrolment required: templates belong to {templates.model_version}, "
@@ -96,4 +107,4 @@ class WriterVerifier:
             writer_ok = bool(passed.all())
         else:
             writer_ok = bool(scores.mean() > self.thresholds["fused_mean"][length])
-        return Verdict(scores, passed, writer_ok, replayed)
+        return Verdict(scores, passed, writer_ok, replayed, digits)
