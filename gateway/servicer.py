@@ -11,6 +11,7 @@ from gateway import validation
 from gateway.auth import METADATA_KEY, ApiKeys
 from gateway.decision import Outcome, Reason, decide
 from gateway.downstream import Budget, Downstream, translate
+from gateway.render import render_digits
 from hwotp import boxes, logs
 from hwotp.config import Settings
 from hwotp.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, PermissionDenied, ResourceExhausted
@@ -109,9 +110,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             raise
         expires_at = Timestamp()
         expires_at.FromMilliseconds(issued.expires_at_ms)
-        logs.audit("challenge", user=user, caller=caller, length=len(issued.digits), time_limit_s=issued.time_limit_s)
-        return gateway_pb2.BeginChallengeResponse(challenge_id=issued.challenge_id, digits=issued.digits,
-                                                  expires_at=expires_at, time_limit_s=issued.time_limit_s)
+        logs.audit("challenge", user=user, caller=caller, length=len(issued.digits), time_limit_s=issued.time_limit_s,
+                   as_image=request.as_image)
+        response = gateway_pb2.BeginChallengeResponse(challenge_id=issued.challenge_id, expires_at=expires_at,
+                                                      time_limit_s=issued.time_limit_s)
+        if request.as_image:
+            response.digits_image = render_digits(issued.digits)
+        else:
+            response.digits = issued.digits
+        return response
 
     def SubmitChallenge(self, request, context):
         arrived_ms = _now_ms()

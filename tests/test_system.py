@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import grpc
 import numpy as np
 import pytest
 import redis
+from PIL import Image
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -149,6 +151,22 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
     assert not list(client.scan_iter(f"hwotp:*:{user}"))
     with pytest.raises(grpc.RpcError, match="not enrolled"):
         begin(gateway, "kim")
+
+
+def test_image_challenges_only_when_asked(gateway, stack, enrolled, writers):
+    plain = begin(gateway, enrolled)
+    assert plain.digits and not plain.digits_image
+    pictured = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=enrolled, as_image=True), timeout=10)
+    assert pictured.digits == ""
+    image = Image.open(io.BytesIO(pictured.digits_image))
+    assert image.format == "PNG" and image.size == (64 * 6, 96)
+    # the digits exist only server-side; a user who reads the image answers as usual
+    record = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(f"hwotp:ch:{pictured.challenge_id}")
+    digits = json.loads(record)["digits"]
+    again = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=enrolled, as_image=True), timeout=10)
+    assert again.digits_image != pictured.digits_image
+    answer = submit(gateway, enrolled, pictured, writers[0].write(digits, rng))
+    assert answer.decision == gateway_pb2.ACCEPT
 
 
 def test_secret_repositioning_accepts_only_the_secret_order(gateway, stack, writers):
