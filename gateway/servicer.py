@@ -14,7 +14,8 @@ from gateway.downstream import Budget, Downstream, translate
 from gateway.render import render_digits
 from hwotp import boxes, logs
 from hwotp.config import Settings
-from hwotp.errors import DeadlineExceeded, FailedPrecondition, InvalidInput, PermissionDenied, ResourceExhausted
+from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
+                          ResourceExhausted)
 from hwotp.metrics import Metrics
 from hwotp.preprocess import prepare_boxes
 from hwotp.v1 import challenge_pb2, gateway_pb2, gateway_pb2_grpc, handwriting_pb2, recognizer_pb2, verifier_pb2
@@ -70,12 +71,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                    if r.digit != d and r.confidence >= self.settings.enrol_refuse_confidence]
         if refused:
             raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
-        originals = images if self.settings.store_enrolment_images else []
+        keep_originals = self.settings.store_enrolment_images or self.settings.display_templates
+        originals = images if keep_originals else []
+        designated = validation.display_samples(request)
         trajectories = [handwriting_pb2.Handwriting(strokes=sample.handwriting.strokes).SerializeToString()
                         if sample.handwriting.strokes else b"" for sample in request.samples]
         enrolled = self._call(self.down.verifier.Enroll,
                               verifier_pb2.VerifierEnrollRequest(user_id=user, boxes=normalized, digits=digits,
-                                                                 originals=originals, trajectories=trajectories),
+                                                                 originals=originals, trajectories=trajectories,
+                                                                 display_samples=designated),
                               budget, "verifier")
         logs.audit("enrolment", user=user, samples=len(digits), model_version=enrolled.model_version)
         return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,
@@ -118,7 +122,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             response.digits_image = render_digits(issued.digits)
         else:
             response.digits = issued.digits
+        if self.settings.display_templates:
+            response.display_templates.extend(self._display_templates(user, issued.digits, budget))
         return response
+
+    def _display_templates(self, user: str, digits: str, budget: Budget) -> list[bytes]:
+        request = verifier_pb2.DisplayTemplatesRequest(user_id=user, digits=[int(c) for c in digits])
+        try:
+            return list(self._call(self.down.verifier.GetDisplayTemplates, request, budget, "verifier").images)
+        except NotFound:
+            return []  # enrolled before display templates were switched on
 
     def SubmitChallenge(self, request, context):
         arrived_ms = _now_ms()

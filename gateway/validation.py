@@ -56,3 +56,14 @@ def enrolment_samples(samples, settings: Settings) -> tuple[list[bytes], list[in
     if over:
         raise InvalidInput(f"at most {settings.enrol_max_per_digit} samples per digit; too many of {over}")
     return [s.handwriting.image for s in samples], [int(s.digit) for s in samples]
+
+
+def display_samples(request) -> list[int]:
+    """Indexes of the samples designated as display templates: valid, at most one per digit."""
+    chosen = list(request.display_samples)
+    if any(index >= len(request.samples) for index in chosen):
+        raise InvalidInput(f"display_samples must index the {len(request.samples)} samples")
+    digits = [request.samples[index].digit for index in chosen]
+    if len(set(digits)) != len(digits):
+        raise InvalidInput("at most one display sample per digit")
+    return chosen

@@ -42,6 +42,14 @@ def make_templates(embeddings: np.ndarray, digits: np.ndarray) -> np.ndarray:
     return templates
 
 
+def most_typical(embeddings: np.ndarray) -> int:
+    """The sample closest to the others (highest mean cosine similarity to them)."""
+    if len(embeddings) < 3:
+        return 0
+    similarity = embeddings @ embeddings.T
+    return int(((similarity.sum(axis=1) - np.diag(similarity)) / (len(embeddings) - 1)).argmax())
+
+
 def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, config: ScoringConfig) -> np.ndarray:
     """probes (P, D), their digits (P,), templates (T, 10, D) -> (P, T) raw scores."""
     same = templates[:, digits, :].transpose(1, 0, 2)  # (P, T, D)

@@ -84,3 +84,10 @@ def test_digit_calibration_is_monotonic_and_evens_out_digits():
     calibrated = slope[:, None] * (scores - midpoint[:, None])
     assert calibrated[digits == 1, 0].mean() > calibrated[digits == 1, 1].mean() + 0.5  # still separates
     assert abs(np.mean(calibrated[digits == 3, 1]) + np.mean(calibrated[digits == 3, 0])) < 0.5  # symmetric LLR
+
+
+def test_most_typical_is_the_sample_closest_to_the_others():
+    center = unit([[1, 0, 0]])[0]
+    samples = unit([[1, 0.5, 0], [1, -0.5, 0], [1, 0.05, 0.05], [1, 0, 0.6]])
+    assert scoring.most_typical(samples) == 2
+    assert np.argmax(samples @ center) == 2

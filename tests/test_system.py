@@ -153,6 +153,29 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
         begin(gateway, "kim")
 
 
+def test_display_templates_only_when_enabled(own_stack, gateway, enrolled, writers):
+    assert not begin(gateway, enrolled).display_templates  # off by default
+    running = own_stack(HWOTP_DISPLAY_TEMPLATES="true")
+    showing = _stub(running)
+    request = writers[0].enrolment("mia")
+    threes = [i for i, s in enumerate(request.samples) if s.digit == 3]
+    request.display_samples.append(threes[1])  # the user picks their second 3
+    showing.Enroll(request, timeout=30)
+    for _ in range(5):
+        challenge = begin(showing, "mia")
+        assert len(challenge.display_templates) == len(challenge.digits)
+        for digit, image in zip(challenge.digits, challenge.display_templates):
+            own = [s.handwriting.image for s in request.samples if s.digit == int(digit)]
+            assert image in own  # the user's own writing of that digit
+            if digit == "3":
+                assert image == request.samples[threes[1]].handwriting.image
+    bad = writers[0].enrolment("mia")
+    bad.display_samples.extend(threes[:2])  # two templates of one digit
+    with pytest.raises(grpc.RpcError) as error:
+        showing.Enroll(bad, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_image_challenges_only_when_asked(gateway, stack, enrolled, writers):
     plain = begin(gateway, enrolled)
     assert plain.digits and not plain.digits_image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwotp import boxes
-from hwotp.errors import InvalidInput
+from hwotp.errors import InvalidInput, NotFound
 from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
 from services.verifier.verification import WriterVerifier
 
@@ -34,8 +34,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
             raise InvalidInput(f"{len(request.originals)} originals for {len(fields)} boxes")
         if request.trajectories and len(request.trajectories) != len(fields):
             raise InvalidInput(f"{len(request.trajectories)} trajectories for {len(fields)} boxes")
+        designated = list(request.display_samples)
+        if any(i >= len(fields) for i in designated) or \
+                len({request.digits[i] for i in designated}) != len(designated):
+            raise InvalidInput("display_samples must index distinct digits' samples")
         templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known],
-                                        list(request.originals), list(request.trajectories))
+                                        list(request.originals), list(request.trajectories), designated)
         return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):
@@ -58,6 +62,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
     def SetRepositioning(self, request, context):
         active = self.verifier.set_repositioning(_user(request), request.scheme)
         return verifier_pb2.VerifierRepositioningResponse(active=active)
+
+    def GetDisplayTemplates(self, request, context):
+        images = self.verifier.store.display_templates(_user(request), list(request.digits))
+        if images is None:
+            raise NotFound("no display templates kept for this user")
+        return verifier_pb2.DisplayTemplatesResponse(images=images)
 
     def DeleteEnrollment(self, request, context):
         return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_user(request)))

@@ -4,7 +4,8 @@ Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
 hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
 newest `history` kept), hwotp:trj:<h> (the enrolment's pen trajectories, when
 the client sent any, for an online verifier) and, only when asked to keep them,
-hwotp:img:<h> (the enrolment images), and hwotp:rep:<h> (the user's secret
+hwotp:img:<h> (the enrolment images), hwotp:dsp:<h> (one display template
+image per digit, when those are shown) and hwotp:rep:<h> (the user's secret
 repositioning scheme). Everything but the model version, the
 embedding size and the sample count is sealed with AES-GCM (hwotp.sealing).
 """
@@ -34,7 +35,7 @@ return {templates, history, scheme}
 """
 # What an enrolment writes (and a re-enrolment replaces); the secret
 # repositioning scheme (rep) outlives re-enrolment and goes with deletion.
-_ENROLMENT = ("tpl", "fp", "img", "trj")
+_ENROLMENT = ("tpl", "fp", "img", "trj", "dsp")
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ class TemplateStore:
         return np.frombuffer(opened, dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)
 
     def save(self, user_id: str, templates: Templates, fingerprints: np.ndarray,
-             images: list[tuple[int, bytes]] = (), trajectories: list[tuple[int, bytes]] = ()) -> None:
-        """images, trajectories: (digit, data) of the enrolment, kept only if given."""
+             images: list[tuple[int, bytes]] = (), trajectories: list[tuple[int, bytes]] = (),
+             display: dict[int, bytes] | None = None) -> None:
+        """images, trajectories: (digit, data) of the enrolment; display: digit -> image; kept only if given."""
         user = _hashed(user_id)
         vectors = np.ascontiguousarray(templates.vectors, dtype="<f4")
         # One MULTI/EXEC: a re-enrolment replaces the old templates whole or not at all.
@@ -92,7 +94,18 @@ class TemplateStore:
                 if entries:
                     pipe.rpush(f"hwotp:{kind}:{user}", *[self.sealer.seal(bytes([digit]) + data, f"{kind}:{user}".encode())
                                                          for digit, data in entries])
+            if display:
+                pipe.hset(f"hwotp:dsp:{user}", mapping={str(digit): self.sealer.seal(image, f"dsp:{user}".encode())
+                                                        for digit, image in display.items()})
             pipe.execute()
+
+    def display_templates(self, user_id: str, digits) -> list[bytes] | None:
+        """The display template image of each digit, None when none are kept."""
+        user = _hashed(user_id)
+        blobs = self.client.hmget(f"hwotp:dsp:{user}", [str(d) for d in digits])
+        if any(blob is None for blob in blobs):
+            return None
+        return [self._open(blob, f"dsp:{user}".encode()) for blob in blobs]
 
     def kept(self, user_id: str, kind: str) -> list[tuple[int, bytes]]:
         """Kept enrolment data with their digits: kind "img" (images, for re-enrolment after a

@@ -27,10 +27,10 @@ class Verdict:
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
-                 keep_images: bool = False):
+                 keep_images: bool = False, display: bool = False):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
-        self.replay_threshold, self.keep_images = replay_threshold, keep_images
+        self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         # per length 1-10, for the per-digit and the fused rule
         self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
                            for rule in ("all_pass", "fused_mean")}
@@ -52,18 +52,31 @@ class WriterVerifier:
         return digits
 
     def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
-              originals: list[bytes] = (), trajectories: list[bytes] = ()) -> Templates:
-        """originals: the enrolment images, kept sealed only when the service is set to keep them;
+              originals: list[bytes] = (), trajectories: list[bytes] = (), display_samples=()) -> Templates:
+        """originals: the enrolment images, kept sealed only when the service is set to keep them
+        (all) or to show display templates (one per digit: display_samples, else the most typical);
         trajectories: serialized strokes per box, kept sealed when the client sent any."""
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
-        templates = Templates(self.version, scoring.make_templates(self._embed(batch), digits), len(batch))
+        embeddings = self._embed(batch)
+        templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch))
         kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
         strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
-        self.store.save(user_id, templates, fingerprints, kept, strokes)
+        display = self._display_images(digits, embeddings, originals, display_samples) if self.display else None
+        self.store.save(user_id, templates, fingerprints, kept, strokes, display)
         return templates
+
+    @staticmethod
+    def _display_images(digits: np.ndarray, embeddings: np.ndarray, originals, designated) -> dict[int, bytes]:
+        if len(originals) != len(digits):
+            raise InvalidInput("display templates need the original enrolment images")
+        chosen = {int(digits[i]): int(i) for i in designated}
+        for digit in set(range(10)) - set(chosen):
+            rows = np.flatnonzero(digits == digit)
+            chosen[digit] = int(rows[scoring.most_typical(embeddings[rows])])
+        return {digit: originals[index] for digit, index in chosen.items()}
 
     def reenrol(self, user_id: str) -> Templates:
         """New templates from the kept enrolment images, with the model now served."""
