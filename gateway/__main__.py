@@ -1,5 +1,6 @@
 """python -m gateway: connect to the internal services, then serve the public API."""
 
+from gateway.alerts import WebhookNotifier
 from gateway.auth import ApiKeyInterceptor, ApiKeys
 from gateway.downstream import Downstream
 from gateway.servicer import GatewayServicer
@@ -17,7 +18,9 @@ def main() -> None:
     interceptors = [ApiKeyInterceptor(keys)] if keys else []
     downstream = Downstream(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
-    servicer = GatewayServicer(settings, downstream, metrics, keys)
+    alerts = WebhookNotifier(settings.alert_webhook_url, settings.alert_webhook_secret) \
+        if settings.alert_webhook_url else None
+    servicer = GatewayServicer(settings, downstream, metrics, keys, alerts)
     try:
         Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
                 [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics,

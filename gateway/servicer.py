@@ -8,6 +8,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import validation
+from gateway.alerts import WebhookNotifier
 from gateway.auth import METADATA_KEY, ApiKeys
 from gateway.decision import Outcome, Reason, decide
 from gateway.downstream import Budget, Downstream, translate
@@ -40,8 +41,9 @@ def _now_ms() -> int:
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
-    def __init__(self, settings: Settings, downstream: Downstream, metrics: Metrics, keys: ApiKeys | None):
-        self.settings, self.down, self.metrics, self.keys = settings, downstream, metrics, keys
+    def __init__(self, settings: Settings, downstream: Downstream, metrics: Metrics, keys: ApiKeys | None,
+                 alerts: WebhookNotifier | None = None):
+        self.settings, self.down, self.metrics, self.keys, self.alerts = settings, downstream, metrics, keys, alerts
         self.admins = {name.strip() for name in settings.admin_callers.split(",") if name.strip()}
 
     def _caller(self, context) -> str:
@@ -117,7 +119,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         logs.audit("challenge", user=user, caller=caller, length=len(issued.digits), time_limit_s=issued.time_limit_s,
                    as_image=request.as_image)
         response = gateway_pb2.BeginChallengeResponse(challenge_id=issued.challenge_id, expires_at=expires_at,
-                                                      time_limit_s=issued.time_limit_s)
+                                                      time_limit_s=issued.time_limit_s, stepped_up=issued.stepped_up)
         if request.as_image:
             response.digits_image = render_digits(issued.digits)
         else:
@@ -170,9 +172,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         outcome: Outcome = decide(written, [r.digit for r in recognised.results], verdict.writer_ok,
                                   arrived_ms, claim.expires_at_ms, replayed=any(verdict.replayed))
         if outcome.accepted:
-            self._record_success(user, budget)
+            self._record_success(user, claim.stepped_up, budget)
         else:
             self._note_failure(user, claim)
+            if outcome.reason is Reason.WRITER_MISMATCH and verdict.near_miss:
+                self._active_defence(user, len(written), budget)
         return self._respond(user, outcome.accepted, _REASONS[outcome.reason], details={
             "digit_correct": [r.digit == int(d) for r, d in zip(recognised.results, written)],
             "recognition_confidence": [round(r.confidence, 4) for r in recognised.results],
@@ -187,13 +191,27 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             self.metrics.lockouts.labels(state).inc()
             logs.audit("lockout", user=user, state=state, consecutive_failures=claim.consecutive_failures)
 
-    def _record_success(self, user: str, budget: Budget) -> None:
-        # The claim counted a failure; an accepted answer clears the count. If
-        # that fails the user stays accepted and one failure too many is counted.
+    def _record_success(self, user: str, stepped_up: bool, budget: Budget) -> None:
+        # The claim counted a failure; an accepted answer clears the count (and
+        # step-up, if this was a stepped-up challenge). If that fails the user
+        # stays accepted and one failure too many is counted.
         try:
-            self.down.challenge.RecordSuccess(challenge_pb2.UserRequest(user_id=user), timeout=budget.remaining())
+            self.down.challenge.RecordSuccess(challenge_pb2.SuccessRequest(user_id=user, stepped_up=stepped_up),
+                                              timeout=budget.remaining())
         except (grpc.RpcError, DeadlineExceeded):
             logs.audit("success_not_recorded", user=user)
+
+    def _active_defence(self, user: str, length: int, budget: Budget) -> None:
+        """A near miss: longer challenges from now on, and the real user is alerted."""
+        try:
+            self.down.challenge.StepUp(challenge_pb2.UserRequest(user_id=user), timeout=budget.remaining())
+        except (grpc.RpcError, DeadlineExceeded):
+            logs.audit("step_up_not_recorded", user=user)
+        logs.audit("near_miss", user=user, challenge_length=length)
+        self.metrics.near_misses.inc()
+        if self.alerts:
+            self.alerts.notify({"event": "near_miss", "user_id": user, "at": int(time.time()),
+                                "challenge_length": length})
 
     def SetRepositioning(self, request, context):
         budget = self._budget(context)

@@ -74,6 +74,12 @@ class Settings:
     replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers: SECURITY.md); above 1 turns the check off.")
     replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Fingerprints of earlier boxes kept per user (enrolment and submissions).")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
+    near_miss_margin: float = _setting("HWOTP_NEAR_MISS_MARGIN", 1.0, "A writer-check rejection whose failing digits all score within this margin below the threshold (calibrated LLR units) is a near miss: step-up and an alert follow.")
+    stepup_extra_digits: int = _setting("HWOTP_STEPUP_EXTRA_DIGITS", 2, "Digits added to the challenges of a user in step-up.")
+    stepup_max_length: int = _setting("HWOTP_STEPUP_MAX_LENGTH", 10, "Longest challenge step-up asks for.")
+    stepup_ttl_s: int = _setting("HWOTP_STEPUP_TTL_S", 86400, "How long step-up lasts without a success.")
+    alert_webhook_url: str = _setting("HWOTP_ALERT_WEBHOOK_URL", "", "The relying party's endpoint for near-miss alerts (JSON POST, HMAC-signed); empty: audit event only.")
+    alert_webhook_secret: str = _setting("HWOTP_ALERT_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing alert bodies (X-Hwotp-Signature: sha256=<hex>).")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
     onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
 
@@ -90,6 +96,10 @@ class Settings:
             raise ConfigError("lockout delay and rate limits must be positive")
         if self.replay_threshold <= 0 or self.replay_history < 1:
             raise ConfigError("HWOTP_REPLAY_THRESHOLD must be positive and HWOTP_REPLAY_HISTORY at least 1")
+        if not 4 <= self.stepup_max_length <= 10 or self.stepup_extra_digits < 0 or self.near_miss_margin < 0:
+            raise ConfigError("HWOTP_STEPUP_MAX_LENGTH must be 4-10; step-up digits and near-miss margin not negative")
+        if self.alert_webhook_url and not self.alert_webhook_secret:
+            raise ConfigError("HWOTP_ALERT_WEBHOOK_URL needs HWOTP_ALERT_WEBHOOK_SECRET to sign the alerts")
         if self.auth not in ("api_key", "off"):
             raise ConfigError("HWOTP_AUTH must be api_key or off")
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:

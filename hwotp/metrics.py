@@ -20,6 +20,9 @@ class Metrics:
         self.lockouts = Counter(
             "hwotp_lockouts_total", "Failed submissions of accounts past the throttling threshold, by state.",
             ["state"], registry=self.registry)
+        self.near_misses = Counter(
+            "hwotp_near_misses_total", "Writer-check rejections within the near-miss margin (step-up and alert).",
+            registry=self.registry)
         self.inference_seconds = Histogram(
             "hwotp_inference_seconds", "Model inference time per batch.", ["model"],
             registry=self.registry, buckets=LATENCY_BUCKETS)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwotp import config
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from training import data, protocol, split
 
@@ -77,36 +78,82 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
     return out
 
 
-def lockout_window_report(bundle: ModelBundle, enrolment, scores, predicted, length: int,
-                          pairs: int = 400, seed: int = 7) -> dict:
-    """Brute force within the lockout: one impostor writer trying one victim again and again,
-    each attempt fresh random digits in the impostor's real hand (no independence assumed:
-    the same hand is reused). Share of (victim, impostor) pairs accepted at least once within
-    5 attempts (before any delay) and within 50 (before the factor is disabled)."""
-    rng = np.random.default_rng(seed)
-    recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
-    owners = len(enrolment.writers)
-    probes_of = {}
-    for position, (owner, digit) in enumerate(zip(enrolment.probe_owner, enrolment.probe_digit)):
-        probes_of.setdefault((int(owner), int(digit)), []).append(position)
-    threshold = bundle.threshold(bundle.policy, length)
-    fuse = np.min if bundle.policy == "all_pass" else np.mean
-    first_success = []
+class AttemptSimulator:
+    """Sequences of real attempts by one hand against one enrolment (no independence assumed:
+    the same hand retries), under the deployed decision."""
+
+    def __init__(self, bundle: ModelBundle, enrolment, scores, predicted, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.bundle, self.scores = bundle, scores
+        self.recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
+        self.owners = len(enrolment.writers)
+        self.probes_of: dict[tuple[int, int], list[int]] = {}
+        for position, (owner, digit) in enumerate(zip(enrolment.probe_owner, enrolment.probe_digit)):
+            self.probes_of.setdefault((int(owner), int(digit)), []).append(position)
+
+    def digits_of(self, writer: int) -> list[int]:
+        return [d for d in range(10) if (writer, d) in self.probes_of]
+
+    def attempt(self, writer: int, victim: int, length: int, margin: float, rng) -> tuple[bool, bool]:
+        """One attempt: (accepted, near miss) under the deployed policy."""
+        chosen = rng.choice(self.digits_of(writer), length, replace=False)
+        boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
+        scores = self.scores[boxes, victim]
+        threshold = self.bundle.threshold(self.bundle.policy, length)
+        if self.bundle.policy == "all_pass":
+            passed = scores > threshold
+            writer_ok, near = bool(passed.all()), bool((scores[~passed] > threshold - margin).all())
+        else:
+            writer_ok, near = bool(scores.mean() > threshold), bool(scores.mean() > threshold - margin)
+        read = bool(self.recognised[boxes].all())
+        return read and writer_ok, read and not writer_ok and near
+
+    def first_success(self, writer: int, victim: int, attempts: int, length: int, step_up: int, margin: float,
+                      seed: int | None = None):
+        """Index of the first accepted attempt (None), with step-up after a near miss when step_up > 0.
+        The same seed replays the same draws: runs with and without step-up are paired."""
+        rng = self.rng if seed is None else np.random.default_rng(seed)
+        current = length
+        for index in range(attempts):
+            accepted, near = self.attempt(writer, victim, current, margin, rng)
+            if accepted:
+                return index
+            if near and step_up:
+                current = min(10, length + step_up)
+        return None
+
+
+def lockout_window_report(simulator: AttemptSimulator, length: int, pairs: int = 400) -> dict:
+    """Brute force within the lockout: one impostor hand trying one victim again and again,
+    fresh random digits each time. Share of (victim, impostor) pairs accepted at least once
+    within 5 attempts (before any delay) and within 50 (before the factor is disabled)."""
+    firsts = []
     for _ in range(pairs):
-        victim, impostor = rng.choice(owners, 2, replace=False)
-        digits = [d for d in range(10) if (int(impostor), d) in probes_of]
-        if len(digits) < length:
-            continue
-        success = None
-        for attempt in range(50):
-            boxes = [rng.choice(probes_of[(int(impostor), int(d))]) for d in rng.choice(digits, length, replace=False)]
-            if recognised[boxes].all() and fuse(scores[boxes, victim]) > threshold:
-                success = attempt
-                break
-        first_success.append(success)
-    within = lambda n: float(np.mean([s is not None and s < n for s in first_success]))
-    return {"pairs": len(first_success), "length": length, "accepted_within_5": within(5),
-            "accepted_within_50": within(50)}
+        victim, impostor = (int(w) for w in simulator.rng.choice(simulator.owners, 2, replace=False))
+        if len(simulator.digits_of(impostor)) >= length:
+            firsts.append(simulator.first_success(impostor, victim, 50, length, 0, 0.0))
+    within = lambda n: float(np.mean([s is not None and s < n for s in firsts]))
+    return {"pairs": len(firsts), "length": length, "accepted_within_5": within(5), "accepted_within_50": within(50)}
+
+
+def step_up_report(simulator: AttemptSimulator, length: int, extra: int, margin: float, pairs: int = 3000) -> dict:
+    """Active defence: after a near miss the next challenges are `extra` digits longer.
+    Impostors: share of (victim, impostor) pairs accepted within 5 attempts; genuine users:
+    share accepted at the first attempt and within 2; with and without step-up, on the same
+    pairs and the same draws (paired)."""
+    out = {"length": length, "extra_digits": extra, "near_miss_margin": margin}
+    chosen = [tuple(int(w) for w in simulator.rng.choice(simulator.owners, 2, replace=False)) for _ in range(pairs)]
+    chosen = [(v, i) for v, i in chosen if min(len(simulator.digits_of(v)), len(simulator.digits_of(i))) >= length + extra]
+    for mode, step in (("without_step_up", 0), ("with_step_up", extra)):
+        impostor = [simulator.first_success(i, v, 5, length, step, margin, seed=n) for n, (v, i) in enumerate(chosen)]
+        genuine = [simulator.first_success(v, v, 2, length, step, margin, seed=n) for n, (v, _) in enumerate(chosen)]
+        out[mode] = {
+            "impostor_accepted_within_5": float(np.mean([s is not None for s in impostor])),
+            "genuine_accepted_first_attempt": float(np.mean([s == 0 for s in genuine])),
+            "genuine_accepted_within_2": float(np.mean([s is not None for s in genuine])),
+            "impostor_sequences": len(impostor), "genuine_sequences": len(genuine),
+        }
+    return out
 
 
 def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
@@ -162,7 +209,11 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
             print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
         if length == bundle.default_length and which == "deployed":
             report["system"] = system_report(bundle, attempts, enrolment, predicted, length)
-            report["system"]["lockout_window"] = lockout_window_report(bundle, enrolment, scores, predicted, length)
+            simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7)
+            report["system"]["lockout_window"] = lockout_window_report(simulator, length)
+            settings = config.load()
+            report["system"]["step_up"] = step_up_report(simulator, length, settings.stepup_extra_digits,
+                                                         settings.near_miss_margin)
     out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png")
     report["seconds"] = round(time.time() - started, 1)

@@ -51,7 +51,7 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
             raise refusal(issued)
         return challenge_pb2.CreateChallengeResponse(
             challenge_id=issued.challenge_id, digits=issued.digits,
-            expires_at_ms=issued.expires_at_ms, time_limit_s=issued.time_limit_s)
+            expires_at_ms=issued.expires_at_ms, time_limit_s=issued.time_limit_s, stepped_up=issued.stepped_up)
 
     def Claim(self, request, context):
         if not request.challenge_id:
@@ -59,11 +59,15 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
         claim = self.store.claim(request.challenge_id, _user(request))
         return challenge_pb2.ClaimChallengeResponse(
             status=_STATUS[claim.status], digits=claim.digits, expires_at_ms=claim.expires_at_ms,
-            consecutive_failures=claim.failures, disabled=claim.disabled)
+            consecutive_failures=claim.failures, disabled=claim.disabled, stepped_up=claim.stepped_up)
 
     def RecordSuccess(self, request, context):
-        self.store.reset(_user(request))
+        self.store.reset(_user(request), end_step_up=request.stepped_up)
         return _state(Lockout(0, False))
+
+    def StepUp(self, request, context):
+        self.store.step_up(_user(request))
+        return _state(self.store.lockout(request.user_id))
 
     def ResetLockout(self, request, context):
         return _state(self.store.reset(_user(request)))

@@ -7,7 +7,9 @@ answer is told EXPIRED and a second one ALREADY_USED rather than UNKNOWN.
 Every step is one Lua script, so one round trip and atomic across any number
 of replicas: issuing checks the user's lockout and the rate limits; claiming
 consumes the challenge and counts a failure for its user at once (a crash
-between claim and decision still counts), which RecordSuccess undoes.
+between claim and decision still counts), which RecordSuccess undoes. A user
+in step-up (after a near miss, hwotp:step:<h>) gets longer challenges until a
+success on one of them.
 """
 
 from __future__ import annotations
@@ -25,20 +27,26 @@ MARKER_TTL_MS = 24 * 3600 * 1000
 _CREATE = """
 local state = redis.call('HMGET', KEYS[1], 'count', 'last_ms', 'disabled')
 local now, count = tonumber(ARGV[1]), tonumber(state[1] or '0')
-if state[3] == '1' then return {'disabled', 0} end
+if state[3] == '1' then return {'disabled', 0, 0} end
 local after = tonumber(ARGV[3])
 if count >= after then
   local ready = tonumber(state[2] or '0') + tonumber(ARGV[2]) * (count - after + 1)
-  if now < ready then return {'throttled', ready - now} end
+  if now < ready then return {'throttled', ready - now, 0} end
 end
 for i, limit in ipairs({tonumber(ARGV[4]), tonumber(ARGV[5])}) do
   local used = redis.call('INCR', KEYS[1 + i])
   if used == 1 then redis.call('PEXPIRE', KEYS[1 + i], ARGV[6]) end
-  if used > limit then return {'rate', redis.call('PTTL', KEYS[1 + i])} end
+  if used > limit then return {'rate', redis.call('PTTL', KEYS[1 + i]), 0} end
 end
-redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[8])
+local length, stepped = tonumber(ARGV[10]), false
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  length, stepped = math.min(tonumber(ARGV[12]), length + tonumber(ARGV[11])), true
+end
+local record = cjson.encode({user = ARGV[13], digits = string.sub(ARGV[7], 1, length),
+                             expires_at_ms = ARGV[14], stepped_up = stepped})
+redis.call('SET', KEYS[4], record, 'PX', ARGV[8])
 redis.call('SET', KEYS[5], 'issued', 'PX', ARGV[9])
-return {'created', 0}
+return {'created', length, stepped and 1 or 0}
 """
 
 _CLAIM = """
@@ -72,6 +80,9 @@ class Limits:
     window_s: int = 60
     per_user: int = 10
     per_caller: int = 6000
+    stepup_extra: int = 2
+    stepup_max: int = 10
+    stepup_ttl_s: int = 86400
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class Issued:
     digits: str
     expires_at_ms: int
     time_limit_s: int
+    stepped_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,7 @@ class Claim:
     expires_at_ms: int = 0
     failures: int = 0
     disabled: bool = False
+    stepped_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,7 @@ class Lockout:
     disabled: bool
 
 
-def random_digits(length: int) -> str:
+def random_digits(length: int = 10) -> str:
     """Distinct digits drawn with a CSPRNG (a secret shuffle, then the first `length`)."""
     pool = list("0123456789")
     for i in range(len(pool) - 1, 0, -1):
@@ -130,19 +143,19 @@ class ChallengeStore:
 
     def create(self, user_id: str, length: int, time_limit_s: int, caller: str = "") -> Issued | Refused:
         challenge_id = secrets.token_urlsafe(24)
-        digits = random_digits(length)
+        shuffled = random_digits()  # the script takes as many as the length it settles on
         now, limit_ms, window_ms = _now_ms(), time_limit_s * 1000, self.limits.window_s * 1000
         window = now // window_ms
-        record = json.dumps({"user": user_id, "digits": digits, "expires_at_ms": now + limit_ms})
         user = _hashed(user_id)
-        status, wait_ms = self._create(
+        status, value, stepped = self._create(
             keys=[f"hwotp:fail:{user}", f"hwotp:rate:u:{user}:{window}", f"hwotp:rate:c:{_hashed(caller)}:{window}",
-                  f"hwotp:ch:{challenge_id}", f"hwotp:chm:{challenge_id}"],
+                  f"hwotp:ch:{challenge_id}", f"hwotp:chm:{challenge_id}", f"hwotp:step:{user}"],
             args=[now, self.limits.delay_ms, self.limits.throttle_after, self.limits.per_user,
-                  self.limits.per_caller, window_ms, record, limit_ms, MARKER_TTL_MS])
+                  self.limits.per_caller, window_ms, shuffled, limit_ms, MARKER_TTL_MS, length,
+                  self.limits.stepup_extra, self.limits.stepup_max, user_id, now + limit_ms])
         if status != b"created":
-            return Refused(status.decode(), max(int(wait_ms), 1))
-        return Issued(challenge_id, digits, now + limit_ms, time_limit_s)
+            return Refused(status.decode(), max(int(value), 1))
+        return Issued(challenge_id, shuffled[: int(value)], now + limit_ms, time_limit_s, bool(stepped))
 
     def claim(self, challenge_id: str, user_id: str) -> Claim:
         status, stored, failures, disabled = self._claim(
@@ -152,17 +165,25 @@ class ChallengeStore:
         if status != "claimed":
             return Claim(status, disabled=bool(disabled))
         record = json.loads(stored)
-        return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures), bool(disabled))
+        return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures), bool(disabled),
+                     bool(record["stepped_up"]))
 
     def lockout(self, user_id: str) -> Lockout:
         count, disabled = self.client.hmget(f"hwotp:fail:{_hashed(user_id)}", "count", "disabled")
         return Lockout(int(count or 0), disabled == b"1")
 
-    def reset(self, user_id: str) -> Lockout:
-        """Clear the failures (a success, or an administrator); returns what was there."""
-        key = f"hwotp:fail:{_hashed(user_id)}"
+    def reset(self, user_id: str, end_step_up: bool = False) -> Lockout:
+        """Clear the failures (a success, or an administrator), and step-up with it when asked;
+        returns what was there."""
+        user = _hashed(user_id)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hmget(key, "count", "disabled")
-            pipe.delete(key)
+            pipe.hmget(f"hwotp:fail:{user}", "count", "disabled")
+            pipe.delete(f"hwotp:fail:{user}", *([f"hwotp:step:{user}"] if end_step_up else []))
             (count, disabled), _ = pipe.execute()
         return Lockout(int(count or 0), disabled == b"1")
+
+    def step_up(self, user_id: str) -> None:
+        self.client.set(f"hwotp:step:{_hashed(user_id)}", 1, ex=self.limits.stepup_ttl_s)
+
+    def stepped_up(self, user_id: str) -> bool:
+        return bool(self.client.exists(f"hwotp:step:{_hashed(user_id)}"))

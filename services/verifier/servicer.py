@@ -50,7 +50,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         return verifier_pb2.VerifyResponse(
             scores=verdict.scores.tolist(), passed=verdict.passed.tolist(), writer_ok=verdict.writer_ok,
             model_version=self.verifier.version, policy=self.verifier.policy, replayed=replayed.tolist(),
-            expected_digits=verdict.expected.tolist())
+            expected_digits=verdict.expected.tolist(), near_miss=verdict.near_miss)
 
     def GetEnrollment(self, request, context):
         version = self.verifier.store.model_version(_user(request))

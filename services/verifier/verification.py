@@ -22,15 +22,17 @@ class Verdict:
     writer_ok: bool
     replayed: np.ndarray
     expected: np.ndarray  # the digit each box must hold, after the user's secret repositioning
+    near_miss: bool = False  # failed the writer check, but only just
 
 
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
-                 keep_images: bool = False, display: bool = False):
+                 keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
+        self.near_miss_margin = near_miss_margin
         # per length 1-10, for the per-digit and the fused rule
         self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
                            for rule in ("all_pass", "fused_mean")}
@@ -118,6 +120,8 @@ class WriterVerifier:
         passed = scores > self.thresholds["all_pass"][length]
         if self.policy == "all_pass":
             writer_ok = bool(passed.all())
+            near = bool((scores[~passed] > self.thresholds["all_pass"][length] - self.near_miss_margin).all())
         else:
-            writer_ok = bool(scores.mean() > self.thresholds["fused_mean"][length])
-        return Verdict(scores, passed, writer_ok, replayed, digits)
+            mean, threshold = scores.mean(), self.thresholds["fused_mean"][length]
+            writer_ok, near = bool(mean > threshold), bool(mean > threshold - self.near_miss_margin)
+        return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=not writer_ok and near)
