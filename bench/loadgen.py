@@ -38,10 +38,12 @@ from training import data, split
 RPCS = ("BeginChallenge", "SubmitChallenge")
 # A load test logs the same users in far faster than people can, reusing each
 # writer's few samples: the stack it starts lifts the rate limits and lockout
-# thresholds and turns replay detection off (its cost is still paid).
+# thresholds and turns replay detection off (its cost is still paid). Near
+# misses do not step up, so that every challenge keeps the measured length.
 LOAD_TEST_ENV = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_RATE_PER_USER": "100000000",
                  "HWOTP_RATE_PER_CALLER": "100000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "100000000",
-                 "HWOTP_LOCKOUT_DISABLE_AFTER": "100000000", "HWOTP_REPLAY_THRESHOLD": "2"}
+                 "HWOTP_LOCKOUT_DISABLE_AFTER": "100000000", "HWOTP_REPLAY_THRESHOLD": "2",
+                 "HWOTP_NEAR_MISS_MARGIN": "0"}
 
 
 def require_loopback(target: str) -> None:
