@@ -9,7 +9,8 @@ python -m bench.run [--seconds 20] [--out bench/result.json]
 2. end to end: redis-server and the four services on loopback, virtual users
    logging in (BeginChallenge + SubmitChallenge) at fixed concurrencies; the
    best is the maximum throughput;
-3. open-loop arrivals at half that rate: p50 / p99 latency of a login.
+3. open-loop arrivals at half that rate: p50 / p99 latency of a login;
+4. the CPU of one bare RPC, the floor every hop pays.
 Writes bench/result.json and BENCHMARKS.md.
 """
 
@@ -25,7 +26,9 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.loadgen import LOAD_TEST_ENV, Handwriting, LoadGenerator
 from hwotp.models import ModelBundle
@@ -66,6 +69,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hop_cpu_ms(address: str, server_pid: int, calls: int = 2000, threads: int = 4) -> float:
+    """CPU (client + server) of one bare unary RPC, a health check through the service
+    bootstrap: the floor every hop of a login pays, whatever it carries."""
+    with grpc.insecure_channel(address) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check
+        check(health_pb2.HealthCheckRequest())
+
+        def work() -> None:
+            for _ in range(calls // threads):
+                check(health_pb2.HealthCheckRequest())
+
+        before = cpu_seconds(server_pid) + cpu_seconds(os.getpid())
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return 1000 * (cpu_seconds(server_pid) + cpu_seconds(os.getpid()) - before) / calls
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -99,9 +122,12 @@ def run(seconds: float, users: int) -> dict:
                       f"errors {result['errors']}", flush=True)
             best = max(sweeps, key=lambda c: sweeps[c]["auth_per_s"])
             e2e = sweeps[best]["auth_per_s"]
-            half = asyncio.run(generator.run(None, e2e / 2, seconds, None, enrol=False))
+            # twice as long: a p99 wants enough slow logins to stand on
+            half = asyncio.run(generator.run(None, e2e / 2, 2 * seconds, None, enrol=False))
             print(f"open loop at {e2e / 2:.1f}/s: p50 {half['latency']['login']['p50_ms']:.1f} ms, "
                   f"p99 {half['latency']['login']['p99_ms']:.1f} ms, errors {half['errors']}", flush=True)
+            hop = hop_cpu_ms(stack.services["recognizer"].address, pids["recognizer"])
+            print(f"one bare RPC (client + server): {hop:.2f} ms CPU", flush=True)
         finally:
             stack.stop()
     return {
@@ -119,6 +145,7 @@ def run(seconds: float, users: int) -> dict:
         "sweep": {str(c): {"auth_per_s": round(r["auth_per_s"], 2), "p99_ms": round(r["latency"]["login"]["p99_ms"], 2)}
                   for c, r in sweeps.items()},
         "cpu_ms_per_login_at_max": cpu_split[best],
+        "bare_rpc_cpu_ms": round(hop, 3),
         "seconds_per_run": seconds,
         "users": users,
     }
@@ -140,7 +167,7 @@ services and the load generator — runs on this one machine, sharing its cores.
 | model only: recognizer + verifier inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
 | end to end: BeginChallenge + SubmitChallenge through the gateway, best concurrency ({result['e2e_best_concurrency']}) | {result['e2e_auth_per_s']} auth/s |
 | ratio end to end / model only | {result['ratio']} |
-| login latency at half the maximum rate (open loop), p50 / p99 | {result['p50_ms_at_half']} / {result['p99_ms_at_half']} ms |
+| login latency at half the maximum rate (open loop, {2 * result['seconds_per_run']:.0f} s), p50 / p99 | {result['p50_ms_at_half']} / {result['p99_ms_at_half']} ms |
 | login latency at the maximum, p50 / p99 | {result['p50_ms_at_max']} / {result['p99_ms_at_max']} ms |
 | errors (non-OK status codes) | {result['errors']} |
 
@@ -156,6 +183,11 @@ the model-only bound spends {1000 * machine['cores'] / result['model_only_auth_p
 | process | CPU ms per login |
 |---|---|
 {split}
+
+One bare RPC (a health check through the service bootstrap) costs
+{result['bare_rpc_cpu_ms']} ms of CPU, client and server together; a login makes up to
+eight: BeginChallenge (GetEnrollment, Create) and SubmitChallenge (Claim,
+Recognize, Verify and, when accepted, RecordSuccess).
 
 {notes}""")
 

@@ -72,7 +72,7 @@ class Settings:
     store_enrolment_images: bool = _setting("HWOTP_STORE_ENROLMENT_IMAGES", False, "Keep the enrolment images, sealed like the templates, so users can be re-enrolled after a model upgrade without writing again (gateway and verifier).")
     display_templates: bool = _setting("HWOTP_DISPLAY_TEMPLATES", False, "Keep one enrolment image per digit (sealed) and return the challenge digits' images with BeginChallenge, so users write in a consistent shape; it shows the user's handwriting to whoever holds the device (gateway and verifier).")
     replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers: SECURITY.md); above 1 turns the check off.")
-    replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Fingerprints of earlier boxes kept per user (enrolment and submissions).")
+    replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Earlier boxes whose fingerprints are kept per user, at most: the newest submissions (and the enrolment), each kept whole.")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
     near_miss_margin: float = _setting("HWOTP_NEAR_MISS_MARGIN", 1.0, "A writer-check rejection whose failing digits all score within this margin below the threshold (calibrated LLR units) is a near miss: step-up and an alert follow.")
     stepup_extra_digits: int = _setting("HWOTP_STEPUP_EXTRA_DIGITS", 2, "Digits added to the challenges of a user in step-up.")

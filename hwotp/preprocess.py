@@ -69,7 +69,7 @@ def _ink_map(image: Image.Image) -> np.ndarray:
         # channel is then the ink, whatever colour the strokes were given.
         if alpha.min() < 0.5:
             return _stretch(alpha)
-    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) > 0.5:  # dark ink on a light background
         gray = 1.0 - gray
@@ -93,7 +93,8 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
         raise InvalidImage("image holds no visible writing")
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    crop = np.where(mask, ink, 0.0)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    crop = np.where(mask[window], ink[window], 0.0)
     height, width = crop.shape
     scale = _BOX / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))

@@ -13,10 +13,9 @@ def similarities(fingerprints: np.ndarray, history: np.ndarray) -> np.ndarray:
         return np.zeros(len(fingerprints))
     a = fingerprints.astype(np.float32)
     b = history.astype(np.float32)
-    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
-    b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-6)
-    return (a @ b.T).max(axis=1)
-
+    # Dot products first, then divide by the norms: the history is never rescaled.
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a))[:, None] * np.sqrt(np.einsum("ij,ij->i", b, b))[None, :]
+    return ((a @ b.T) / np.maximum(norms, 1e-6)).max(axis=1)
 
 def replayed(fingerprints: np.ndarray, history: np.ndarray, threshold: float) -> np.ndarray:
     return similarities(fingerprints, history) >= threshold

@@ -1,9 +1,10 @@
 """Enrolment templates and replay fingerprints in Redis (no gRPC here).
 
 Keys hold a hash of the user id, not the id: hwotp:tpl:<h> (templates) and
-hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, the
-newest `history` kept), hwotp:trj:<h> (the enrolment's pen trajectories, when
-the client sent any, for an online verifier) and, only when asked to keep them,
+hwotp:fp:<h> (fingerprints of the user's enrolled and submitted boxes, one
+entry per submission, the newest holding at most `history` boxes kept),
+hwotp:trj:<h> (the enrolment's pen trajectories, when the client sent any, for
+an online verifier) and, only when asked to keep them,
 hwotp:img:<h> (the enrolment images), hwotp:dsp:<h> (one display template
 image per digit, when those are shown) and hwotp:rep:<h> (the user's secret
 repositioning scheme). Everything but the model version, the
@@ -23,14 +24,25 @@ from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, SealError
 
 # One round trip, atomic: templates and earlier fingerprints are read, then
-# the new fingerprints appended (for enrolled users only).
+# the new fingerprints appended (for enrolled users only). A history entry is
+# one submission's (or the enrolment's) fingerprints sealed together, so its
+# box count is its length in whole fingerprints (a seal adds well under one);
+# the newest entries holding at most ARGV[1] boxes are kept, and always the newest.
 _READ_AND_REMEMBER = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local templates = redis.call('HGETALL', KEYS[1])
 local history = redis.call('LRANGE', KEYS[2], 0, -1)
 local scheme = redis.call('GET', KEYS[3]) or ''
-for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
+local limit, size = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+local boxes, keep = 0, 0
+for i = #history + #ARGV - 2, 1, -1 do
+  local entry = history[i] or ARGV[i - #history + 2]
+  boxes = boxes + math.floor(#entry / size)
+  if boxes > limit and keep > 0 then break end
+  keep = keep + 1
+end
+if keep > 0 then redis.call('LTRIM', KEYS[2], -keep, -1) end
 return {templates, history, scheme}
 """
 # What an enrolment writes (and a re-enrolment replaces); the secret
@@ -66,7 +78,11 @@ class TemplateStore:
         return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
 
     def _seal_fingerprints(self, user: str, fingerprints: np.ndarray) -> list[bytes]:
-        return [self.sealer.seal(f.tobytes(), f"fp:{user}".encode()) for f in fingerprints]
+        """One history entry for the boxes of one submission (none for none): one seal to
+        open per earlier submission, not per box, on every verification."""
+        if len(fingerprints) == 0:
+            return []
+        return [self.sealer.seal(np.ascontiguousarray(fingerprints, dtype=np.int8).tobytes(), f"fp:{user}".encode())]
 
     def _fingerprints(self, user: str, entries) -> np.ndarray:
         opened = b"".join(self._open(entry, f"fp:{user}".encode()) for entry in entries)
@@ -89,7 +105,6 @@ class TemplateStore:
             })
             if len(fingerprints):
                 pipe.rpush(f"hwotp:fp:{user}", *self._seal_fingerprints(user, fingerprints))
-                pipe.ltrim(f"hwotp:fp:{user}", -self.history, -1)
             for kind, entries in (("img", images), ("trj", trajectories)):
                 if entries:
                     pipe.rpush(f"hwotp:{kind}:{user}", *[self.sealer.seal(bytes([digit]) + data, f"{kind}:{user}".encode())
@@ -128,7 +143,7 @@ class TemplateStore:
         the new fingerprints join the history."""
         user = _hashed(user_id)
         found = self._read_and_remember(keys=[f"hwotp:tpl:{user}", f"hwotp:fp:{user}", f"hwotp:rep:{user}"],
-                                        args=[self.history, *self._seal_fingerprints(user, fingerprints)])
+                                        args=[self.history, FINGERPRINT_BYTES, *self._seal_fingerprints(user, fingerprints)])
         if not found:
             return None
         flat, history, scheme = found
