@@ -17,5 +17,6 @@ def similarities(fingerprints: np.ndarray, history: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", a, a))[:, None] * np.sqrt(np.einsum("ij,ij->i", b, b))[None, :]
     return ((a @ b.T) / np.maximum(norms, 1e-6)).max(axis=1)
 
+
 def replayed(fingerprints: np.ndarray, history: np.ndarray, threshold: float) -> np.ndarray:
     return similarities(fingerprints, history) >= threshold
