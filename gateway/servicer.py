@@ -151,15 +151,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         displayed = [int(c) for c in claim.digits]
         normalized = boxes.from_batch(fields, fingerprints)
         # Both models at once, each with what is left of the budget.
-        recognising = self.down.recognizer.Recognize.future(
-            recognizer_pb2.RecognizeRequest(boxes=normalized), timeout=budget.remaining())
-        verifying = self.down.verifier.Verify.future(
-            verifier_pb2.VerifyRequest(user_id=user, boxes=normalized, digits=displayed), timeout=budget.remaining())
-        try:
-            recognised = recognising.result()
-        except grpc.RpcError as error:
-            verifying.cancel()
-            raise translate(error, "recognizer") from None
+        verifying = self.down.beside.submit(
+            self.down.verifier.Verify, verifier_pb2.VerifyRequest(user_id=user, boxes=normalized, digits=displayed),
+            timeout=budget.remaining())
+        recognised = self._call(self.down.recognizer.Recognize, recognizer_pb2.RecognizeRequest(boxes=normalized),
+                                budget, "recognizer")
         try:
             verdict = verifying.result()
         except grpc.RpcError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,8 @@ class WriterVerifier:
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         self.near_miss_margin = near_miss_margin
+        # inference releases the GIL: a verification embeds its boxes here while it reads Redis
+        self.alongside = ThreadPoolExecutor(max_workers=16, thread_name_prefix="embed")
         # per length 1-10, for the per-digit and the fused rule
         self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
                            for rule in ("all_pass", "fused_mean")}
@@ -103,6 +106,7 @@ class WriterVerifier:
         displayed = self._check_digits(displayed, len(batch))
         if not 1 <= len(displayed) <= 10:
             raise InvalidInput("between 1 and 10 boxes can be verified at once")
+        embedding = self.alongside.submit(self._embed, batch)
         found = self.store.load_and_remember(user_id, fingerprints)
         if found is None:
             raise NotFound("user is not enrolled")
@@ -115,7 +119,7 @@ class WriterVerifier:
                 f"re-enrolment required: templates belong to {templates.model_version}, "
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
-        scores = scoring.scores(self._embed(batch), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
+        scores = scoring.scores(embedding.result(), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
         length = len(digits)
         passed = scores > self.thresholds["all_pass"][length]
         if self.policy == "all_pass":
