@@ -88,6 +88,15 @@ class Handwriting:
         return [rng.choice(probes[int(c)]) for c in digits]
 
 
+def arrival_gaps(rate: float, seed: int):
+    """Seconds between Poisson arrivals at `rate` per second. They have a generator of
+    their own, so every open-loop run with the same seed offers the same bursts, whatever
+    the logins draw in between: runs of different builds compare like with like."""
+    rng = random.Random(seed)
+    while True:
+        yield rng.expovariate(rate)
+
+
 @dataclass
 class Record:
     started: float
@@ -104,7 +113,7 @@ class LoadGenerator:
         self.metadata = ((METADATA_KEY, api_key),)
         self.users = [f"loadtest-user-{i}" for i in range(users)]
         self.impostors = impostors
-        self.rng = random.Random(seed)
+        self.seed, self.rng = seed, random.Random(seed)
         self.records: list[Record] = []
 
     async def enrol(self, stub) -> None:
@@ -148,10 +157,11 @@ class LoadGenerator:
     async def open_loop(self, stub, rate: float, stop, max_in_flight: int = 256) -> None:
         """Poisson arrivals at `rate` logins/s, whatever the latency (no coordinated omission)."""
         pending: set[asyncio.Task] = set()
+        gaps = arrival_gaps(rate, self.seed)
         arrival = time.monotonic()
         i = 0
         while not stop():
-            arrival += self.rng.expovariate(rate)
+            arrival += next(gaps)
             await asyncio.sleep(max(0.0, arrival - time.monotonic()))
             if len(pending) >= max_in_flight:
                 self.records.append(Record(time.monotonic(), code="CLIENT_OVERLOADED"))

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import islice
 
 import pytest
 
-from bench.loadgen import Handwriting, LoadGenerator, plot, require_loopback
+from bench.loadgen import (
+    Handwriting,
+    LoadGenerator,
+    arrival_gaps,
+    plot,
+    require_loopback,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +41,10 @@ def test_only_loopback_targets(target):
 def test_loopback_targets_pass():
     require_loopback("127.0.0.1:50051")
     require_loopback("localhost:50051")
+
+
+def test_open_loop_arrivals_repeat_for_a_seed_at_the_asked_rate():
+    first, again, other = (list(islice(arrival_gaps(40.0, seed), 20000)) for seed in (1, 1, 2))
+    assert first == again
+    assert first != other
+    assert sum(first) / len(first) == pytest.approx(1 / 40.0, rel=0.03)
