@@ -20,7 +20,8 @@ def main() -> None:
     sealer = Sealer.from_settings(settings.template_keys, settings.template_key_id)
     verifier = WriterVerifier(bundle, TemplateStore(client, sealer, settings.replay_history), metrics,
                               settings.writer_policy, settings.replay_threshold, settings.target_far or None,
-                              settings.store_enrolment_images, settings.display_templates, settings.near_miss_margin)
+                              settings.store_enrolment_images, settings.display_templates, settings.near_miss_margin,
+                              settings.workers)
     name = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
     Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,
             [Registration(verifier_pb2_grpc.add_VerifierServicer_to_server, VerifierServicer(verifier), name)],

@@ -29,13 +29,15 @@ class Verdict:
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
-                 keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0):
+                 keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0,
+                 workers: int = 16):
         self.embedder, self.config, self.cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         self.near_miss_margin = near_miss_margin
-        # inference releases the GIL: a verification embeds its boxes here while it reads Redis
-        self.alongside = ThreadPoolExecutor(max_workers=16, thread_name_prefix="embed")
+        # inference releases the GIL: a verification embeds its boxes here while it reads
+        # Redis (one thread per request thread, workers: HWOTP_WORKERS)
+        self.alongside = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
         # per length 1-10, for the per-digit and the fused rule
         self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
                            for rule in ("all_pass", "fused_mean")}
