@@ -7,6 +7,7 @@ mass lies at the centre, white ink on black, float32 in [0, 1].
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -54,7 +55,7 @@ def decode_box(data: bytes) -> np.ndarray:
         raise InvalidImage(f"image is {width}x{height}; the smallest side allowed is {MIN_SIDE}")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
         return _ink_map(image)
     except InvalidImage:
         raise
@@ -70,30 +71,48 @@ def _ink_map(image: Image.Image) -> np.ndarray:
         if alpha.min() < 0.5:
             return _stretch(alpha)
     gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32) / 255.0
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 0.5:  # dark ink on a light background
+    if _border_median(gray) > 0.5:  # dark ink on a light background
         gray = 1.0 - gray
     return _stretch(gray)
 
 
+def _border_median(pixels: np.ndarray) -> float:
+    """np.median of the outermost pixels, bit for bit, at a quarter of its cost (it ran twice
+    per box): the same middle values, averaged in float32 as np.median does."""
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    half = len(border) // 2
+    if len(border) % 2:
+        return float(np.partition(border, half)[half])
+    low, high = np.partition(border, (half - 1, half))[half - 1 : half + 1]
+    return float((low + high) / 2)
+
+
 def _stretch(ink: np.ndarray) -> np.ndarray:
-    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    background = float(np.median(border))
+    background = _border_median(ink)
     top = float(ink.max())
     if top - background < _MIN_CONTRAST:
         raise InvalidImage("image holds no visible writing")
-    return np.clip((ink - background) / (top - background), 0.0, 1.0)
+    stretched = (ink - background) / (top - background)
+    return np.clip(stretched, 0.0, 1.0, out=stretched)
+
+
+def _ink_window(ink: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Where the ink is (above the noise threshold), and its bounding box."""
+    mask = ink > _INK_THRESHOLD
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not len(rows):
+        raise InvalidImage("image holds no visible writing")
+    cols = np.flatnonzero(mask.any(axis=0))
+    return mask, (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
 
 
 def normalize_digit(ink: np.ndarray) -> np.ndarray:
     """MNIST-normalise an ink map (any size, 1 = ink) into a 28x28 float32 field."""
     ink = np.asarray(ink, dtype=np.float32)
-    mask = ink > _INK_THRESHOLD
-    if not mask.any():
-        raise InvalidImage("image holds no visible writing")
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return _normalize(ink, *_ink_window(ink))
+
+
+def _normalize(ink: np.ndarray, mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     crop = np.where(mask[window], ink[window], 0.0)
     height, width = crop.shape
     scale = _BOX / max(height, width)
@@ -107,12 +126,20 @@ def normalize_digit(ink: np.ndarray) -> np.ndarray:
     crop = crop / crop.max()
     field = np.zeros((_FIELD, _FIELD), dtype=np.float32)
     total = crop.sum()
-    ys, xs = np.indices(crop.shape)
+    ys, xs = _grid(*crop.shape)
     com_y, com_x = (ys * crop).sum() / total, (xs * crop).sum() / total
-    top = int(np.clip(round(_FIELD / 2 - com_y), 0, _FIELD - new_h))
-    left = int(np.clip(round(_FIELD / 2 - com_x), 0, _FIELD - new_w))
+    top = min(max(round(_FIELD / 2 - com_y), 0), _FIELD - new_h)
+    left = min(max(round(_FIELD / 2 - com_x), 0), _FIELD - new_w)
     field[top : top + new_h, left : left + new_w] = crop
     return field
+
+
+@functools.cache
+def _grid(height: int, width: int) -> np.ndarray:
+    """np.indices of a crop (at most the 20x20 box, or the size of a raw field that fits it)."""
+    grid = np.indices((height, width))
+    grid.flags.writeable = False
+    return grid
 
 
 FINGERPRINT_SIDE = 32
@@ -126,9 +153,11 @@ def replay_fingerprint(ink: np.ndarray) -> np.ndarray:
     A re-encoded or shifted copy of an image keeps a cosine similarity above
     0.98 with it; a fresh sample of the same digit by the same hand rarely does
     (hwotp.replay_check; measured by training.measure_replay)."""
-    mask = ink > _INK_THRESHOLD
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], dtype=np.float32)
+    return _fingerprint(ink, _ink_window(ink)[1])
+
+
+def _fingerprint(ink: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    crop = np.ascontiguousarray(ink[window], dtype=np.float32)
     side = (FINGERPRINT_SIDE, FINGERPRINT_SIDE)
     vector = np.asarray(Image.fromarray(crop, mode="F").resize(side, Image.Resampling.BILINEAR)).ravel()
     vector = vector - vector.mean()
@@ -151,8 +180,9 @@ def prepare_boxes(boxes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     for index, data in enumerate(boxes):
         try:
             ink = decode_box(data)
-            fields[index, 0] = normalize_digit(ink)
-            fingerprints[index] = replay_fingerprint(ink)
+            mask, window = _ink_window(ink)  # one bounding box for both
+            fields[index, 0] = _normalize(ink, mask, window)
+            fingerprints[index] = _fingerprint(ink, window)
         except InvalidImage as exc:
             raise InvalidImage(f"box {index}: {exc}") from exc
     return fields, fingerprints

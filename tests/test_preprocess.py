@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from hwotp.preprocess import MAX_SIDE, InvalidImage, prepare_boxes, preprocess_box
+from hwotp.preprocess import (MAX_SIDE, InvalidImage, _border_median, decode_box, normalize_digit, prepare_boxes,
+                              preprocess_box, replay_fingerprint)
+from local.handwriting import png_of
 
 # A "7" with a crossbar and a "4", as polylines in a unit square.
 SHAPES = {
@@ -120,3 +122,24 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_batch_error_names_the_box():
     with pytest.raises(InvalidImage, match="box 1: image is empty"):
         prepare_boxes([canvas_png(4), b""])
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (112, 112), (9, 40), (13, 8)])  # even and odd border lengths
+def test_border_median_is_numpys_median_bit_for_bit(shape):
+    rng = np.random.default_rng(sum(shape))
+    for pixels in (rng.random(shape, dtype=np.float32),
+                   (rng.integers(0, 256, shape) / np.float32(255)).astype(np.float32)):  # ties, as in images
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        assert _border_median(pixels) == float(np.median(border))
+
+
+def test_a_batch_normalises_each_box_as_one_box_alone(test_digits):
+    """prepare_boxes shares one bounding box between the model input and the fingerprint;
+    the result is what the public one-box functions give, bit for bit."""
+    pngs = [png_of(test_digits.images[i], size=size, dark_on_light=dark)
+            for i, size, dark in ((0, 112, True), (1, 64, False), (2, 200, True), (3, 28, False))]
+    fields, fingerprints = prepare_boxes(pngs)
+    for png, field, fingerprint in zip(pngs, fields, fingerprints):
+        ink = decode_box(png)
+        assert np.array_equal(field[0], normalize_digit(ink))
+        assert np.array_equal(fingerprint, replay_fingerprint(ink))
