@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwotp.errors import InvalidInput
-from hwotp.preprocess import FINGERPRINT_BYTES, InvalidImage, decode_box, normalize_digit, replay_fingerprint
+from hwotp.preprocess import FINGERPRINT_BYTES, InvalidImage, prepare_box
 from hwotp.v1 import handwriting_pb2
 
 _FIELD_BYTES = 28 * 28 * 4
@@ -35,9 +35,7 @@ def to_batch(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                     fingerprints[index] = np.frombuffer(box.fingerprint, dtype=np.int8)
                     known[index] = True
             elif kind == "image":
-                ink = decode_box(box.image)
-                fields[index, 0] = normalize_digit(ink)
-                fingerprints[index] = replay_fingerprint(ink)
+                fields[index, 0], fingerprints[index] = prepare_box(box.image)
                 known[index] = True
             else:
                 raise InvalidImage("box holds neither an image nor a normalized field")

@@ -172,6 +172,14 @@ def preprocess_box(data: bytes) -> np.ndarray:
     return normalize_digit(decode_box(data))
 
 
+def prepare_box(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """PNG/JPEG bytes of one box, decoded once -> 28x28 float32 model input and its
+    1024 int8 replay fingerprint, from one bounding box."""
+    ink = decode_box(data)
+    mask, window = _ink_window(ink)
+    return _normalize(ink, mask, window), _fingerprint(ink, window)
+
+
 def prepare_boxes(boxes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """A batch of boxes, decoded once -> (n, 1, 28, 28) float32 model inputs and
     (n, 1024) int8 replay fingerprints; raises InvalidImage naming the box."""
@@ -179,10 +187,7 @@ def prepare_boxes(boxes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     fingerprints = np.empty((len(boxes), FINGERPRINT_BYTES), dtype=np.int8)
     for index, data in enumerate(boxes):
         try:
-            ink = decode_box(data)
-            mask, window = _ink_window(ink)  # one bounding box for both
-            fields[index, 0] = _normalize(ink, mask, window)
-            fingerprints[index] = _fingerprint(ink, window)
+            fields[index, 0], fingerprints[index] = prepare_box(data)
         except InvalidImage as exc:
             raise InvalidImage(f"box {index}: {exc}") from exc
     return fields, fingerprints
