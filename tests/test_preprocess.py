@@ -124,7 +124,7 @@ def test_batch_error_names_the_box():
         prepare_boxes([canvas_png(4), b""])
 
 
-@pytest.mark.parametrize("shape", [(28, 28), (112, 112), (9, 40), (13, 8)])  # even and odd border lengths
+@pytest.mark.parametrize("shape", [(28, 28), (112, 112), (9, 40), (13, 8)])  # square, wide and tall
 def test_border_median_is_numpys_median_bit_for_bit(shape):
     rng = np.random.default_rng(sum(shape))
     for pixels in (rng.random(shape, dtype=np.float32),
