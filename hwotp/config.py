@@ -10,6 +10,8 @@ import sys
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Mapping
 
+from hwotp.affinity import parse_cpus
+
 
 def _setting(env: str, default, doc: str):
     return field(default=default, metadata={"env": env, "doc": doc})
@@ -82,6 +84,7 @@ class Settings:
     alert_webhook_secret: str = _setting("HWOTP_ALERT_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing alert bodies (X-Hwotp-Signature: sha256=<hex>).")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
     onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
+    cpus: str = _setting("HWOTP_CPUS", "", "CPUs the service's threads run on, like 0 or 0-1,4 (empty: any it may use). `python -m local.stack` gives each service its own share of the machine's CPUs unless this is set (BENCHMARKS.md: why).")
 
     def validate(self) -> "Settings":
         if not 4 <= self.challenge_length <= 10:
@@ -104,6 +107,14 @@ class Settings:
             raise ConfigError("HWOTP_AUTH must be api_key or off")
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:
             raise ConfigError("HWOTP_ENROL_MIN_PER_DIGIT must be >= 1 and <= HWOTP_ENROL_MAX_PER_DIGIT")
+        try:
+            cpus = parse_cpus(self.cpus)
+        except ValueError as exc:
+            raise ConfigError(f"HWOTP_CPUS: {exc}") from None
+        usable = os.sched_getaffinity(0)
+        if not cpus <= usable:
+            raise ConfigError(f"HWOTP_CPUS names CPUs {sorted(cpus - usable)} this process may not run on "
+                              f"(it may use {sorted(usable)})")
         return self
 
 

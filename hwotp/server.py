@@ -21,7 +21,7 @@ import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from hwotp import errors, tls
+from hwotp import affinity, errors, tls
 from hwotp.config import Settings
 from hwotp.metrics import Metrics
 
@@ -122,6 +122,8 @@ class Service:
                  registrations: list[Registration], metrics: Metrics, ready: Callable[[], bool] = lambda: True,
                  interceptors: list[grpc.ServerInterceptor] = ()):
         self.name, self.settings, self.metrics, self.ready = name, settings, metrics, ready
+        # before the server starts its threads: they inherit the pinning
+        affinity.pin_process(affinity.parse_cpus(settings.cpus))
         limit = settings.max_message_bytes
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix=name),

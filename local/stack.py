@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.auth import key_hash
 from hwotp import tls
+from hwotp.affinity import cpu_list, spread
 from hwotp.sealing import new_key_entry
 from local.redis_server import RedisServer
 
@@ -35,6 +36,10 @@ SERVICES = (  # order matters: the gateway needs the others' addresses
     ("challenge", "services.challenge"),
     ("gateway", "gateway"),
 )
+# How the machine's CPUs are dealt to the services (hwotp.affinity.spread): the
+# heaviest per login first, and the recognizer and the verifier, which work side
+# by side on every submission, on different CPUs of a two-CPU machine.
+PINNING_ORDER = ["gateway", "verifier", "recognizer", "challenge"]
 
 
 class ServiceProcess:
@@ -96,6 +101,9 @@ class Stack:
             self.env.setdefault("HWOTP_ADMIN_CALLERS", "local")  # the local operator may reset lockouts
         self.redis: RedisServer | None = None
         self.services: dict[str, ServiceProcess] = {}
+        # Each service on its own CPUs, unless the environment says where services run
+        # (HWOTP_CPUS set, even empty). redis-server and clients stay free to run anywhere.
+        self.cpus = {} if "HWOTP_CPUS" in self.env else spread(PINNING_ORDER, sorted(os.sched_getaffinity(0)))
 
     def _template_key(self) -> None:
         """A key sealing this stack's templates, kept beside its Redis data so that
@@ -123,6 +131,8 @@ class Stack:
         second gateway replica can be started as name "gateway-2", role "gateway"."""
         env = dict(self.env)
         role = role or name
+        if role in self.cpus:
+            env["HWOTP_CPUS"] = cpu_list(self.cpus[role])
         if not self.fixed_ports:
             env[f"HWOTP_{role.upper()}_PORT"] = "0"
             env[f"HWOTP_{role.upper()}_METRICS_PORT"] = "0"
@@ -168,6 +178,7 @@ class Stack:
                 "pids": {n: s.process.pid for n, s in self.services.items()} | (
                     {"redis": self.redis.process.pid} if self.redis else {}),
                 "addresses": {n: s.address for n, s in self.services.items()},
+                "cpus": {n: cpu_list(c) for n, c in self.cpus.items()},
                 "metrics": {n: s.metrics_address for n, s in self.services.items()}}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,10 +23,12 @@ from PIL import Image
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from hwotp.affinity import spread
 from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
+from local.stack import PINNING_ORDER
 from local.handwriting import png_of
 from tests.conftest import begin, key_metadata, start_stack, submit
 from tests.test_replay import reencoded
@@ -301,6 +304,20 @@ def test_every_service_has_health_and_reflection(stack):
             replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
             names = {s.name for reply in replies for s in reply.list_services_response.service}
             assert service in names and "grpc.health.v1.Health" in names
+
+
+def test_each_service_runs_on_its_own_cpus(stack):
+    dealt = spread(PINNING_ORDER, sorted(os.sched_getaffinity(0)))
+    for name, service in stack.services.items():
+        threads = os.listdir(f"/proc/{service.process.pid}/task")
+        assert len(threads) > 2  # gRPC's threads, started after the pinning, are among them
+        held = set()
+        for thread in threads:
+            try:
+                held.add(frozenset(os.sched_getaffinity(int(thread))))
+            except ProcessLookupError:
+                pass  # ended meanwhile
+        assert held == {dealt[name]}, name
 
 
 def test_metrics_count_decisions_and_rpcs(gateway, stack, enrolled, writers):
