@@ -31,6 +31,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.loadgen import LOAD_TEST_ENV, RPCS, Handwriting, LoadGenerator
+from hwotp.affinity import cpu_list
 from hwotp.models import ModelBundle
 from local.stack import Stack
 
@@ -150,6 +151,7 @@ def run(seconds: float, users: int) -> dict:
                   for c, r in sweeps.items()},
         "cpu_ms_per_login_at_max": cpu_split[best],
         "bare_rpc_cpu_ms": round(hop, 3),
+        "service_cpus": {name: cpu_list(cpus) for name, cpus in stack.cpus.items()},
         "seconds_per_run": seconds,
         "users": users,
     }
@@ -160,12 +162,16 @@ def write_markdown(result: dict, command: str, path: Path) -> None:
     sweep = "\n".join(f"| {c} | {v['auth_per_s']} | {v['p99_ms']} |" for c, v in result["sweep"].items())
     split = "\n".join(f"| {name} | {ms} |" for name, ms in result["cpu_ms_per_login_at_max"].items())
     notes = (Path(__file__).parent / "changes.md").read_text()
+    dealt = ", ".join(f"{name} {cpus}" for name, cpus in result["service_cpus"].items())
+    placement = (f"each service's threads stay on the CPUs the local stack gave it ({dealt})" if dealt
+                 else "the services run on the CPUs HWOTP_CPUS in the environment gives them")
     per_call = "; ".join(f"{rpc} {v['p50_ms']} / {v['p99_ms']} ms" for rpc, v in result["per_call_ms_at_half"].items())
     path.write_text(f"""# hwotp benchmarks
 
 Written by `{command}` (also in `bench/result.json`). Machine: {machine['cores']} cores,
 {machine['cpu']}, Python {machine['python']}. Everything — redis-server, the four
-services and the load generator — runs on this one machine, sharing its cores.
+services and the load generator — runs on this one machine, sharing its cores;
+{placement}.
 
 | figure | value |
 |---|---|
