@@ -28,8 +28,8 @@ from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
-from local.stack import PINNING_ORDER
 from local.handwriting import png_of
+from local.stack import PINNING_ORDER
 from tests.conftest import begin, key_metadata, start_stack, submit
 from tests.test_replay import reencoded
 
