@@ -93,6 +93,19 @@ def scores(
     return slope * (normalised - midpoint)
 
 
+def writer_check(scores: np.ndarray, policy: str, threshold: float, margin: float) -> tuple[bool, bool]:
+    """The writer decision on one attempt's calibrated scores: (accepted, near miss).
+    all_pass: every digit above the threshold; fused_mean: their mean above it. A near
+    miss is a rejection whose failing digits (or mean) all lie within `margin` below it."""
+    if policy == "all_pass":
+        passed = scores > threshold
+        accepted, near = bool(passed.all()), bool((scores[~passed] > threshold - margin).all())
+    else:
+        mean = scores.mean()
+        accepted, near = bool(mean > threshold), bool(mean > threshold - margin)
+    return accepted, not accepted and near
+
+
 def fit_digit_calibration(scores: np.ndarray, digits: np.ndarray, genuine: np.ndarray,
                           config: ScoringConfig) -> ScoringConfig:
     """Per digit class, the linear log-likelihood ratio of Gaussian genuine and impostor

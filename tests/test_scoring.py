@@ -91,3 +91,15 @@ def test_most_typical_is_the_sample_closest_to_the_others():
     samples = unit([[1, 0.5, 0], [1, -0.5, 0], [1, 0.05, 0.05], [1, 0, 0.6]])
     assert scoring.most_typical(samples) == 2
     assert np.argmax(samples @ center) == 2
+
+
+@pytest.mark.parametrize("policy,scores,accepted,near_miss", [
+    ("all_pass", [2.0, 3.0], True, False),
+    ("all_pass", [2.0, 0.5], False, True),   # the failing digit within the margin
+    ("all_pass", [2.0, -0.5], False, False),
+    ("fused_mean", [3.0, 0.0], True, False),
+    ("fused_mean", [1.0, 0.6], False, True),
+    ("fused_mean", [0.5, -1.0], False, False),
+])
+def test_writer_check_accepts_and_tells_near_misses(policy, scores, accepted, near_miss):
+    assert scoring.writer_check(np.array(scores), policy, threshold=1.0, margin=1.0) == (accepted, near_miss)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwotp import config
+from hwotp import config, scoring
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from training import data, protocol, split
 
@@ -98,15 +98,10 @@ class AttemptSimulator:
         """One attempt: (accepted, near miss) under the deployed policy."""
         chosen = rng.choice(self.digits_of(writer), length, replace=False)
         boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
-        scores = self.scores[boxes, victim]
-        threshold = self.bundle.threshold(self.bundle.policy, length)
-        if self.bundle.policy == "all_pass":
-            passed = scores > threshold
-            writer_ok, near = bool(passed.all()), bool((scores[~passed] > threshold - margin).all())
-        else:
-            writer_ok, near = bool(scores.mean() > threshold), bool(scores.mean() > threshold - margin)
+        writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], self.bundle.policy,
+                                                    self.bundle.threshold(self.bundle.policy, length), margin)
         read = bool(self.recognised[boxes].all())
-        return read and writer_ok, read and not writer_ok and near
+        return read and writer_ok, read and near_miss
 
     def first_success(self, writer: int, victim: int, attempts: int, length: int, step_up: int, margin: float,
                       seed: int | None = None):

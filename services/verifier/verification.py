@@ -124,10 +124,6 @@ class WriterVerifier:
         scores = scoring.scores(embedding.result(), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
         length = len(digits)
         passed = scores > self.thresholds["all_pass"][length]
-        if self.policy == "all_pass":
-            writer_ok = bool(passed.all())
-            near = bool((scores[~passed] > self.thresholds["all_pass"][length] - self.near_miss_margin).all())
-        else:
-            mean, threshold = scores.mean(), self.thresholds["fused_mean"][length]
-            writer_ok, near = bool(mean > threshold), bool(mean > threshold - self.near_miss_margin)
-        return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=not writer_ok and near)
+        writer_ok, near_miss = scoring.writer_check(scores, self.policy, self.thresholds[self.policy][length],
+                                                    self.near_miss_margin)
+        return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=near_miss)
