@@ -184,6 +184,3 @@ class ChallengeStore:
 
     def step_up(self, user_id: str) -> None:
         self.client.set(f"hwotp:step:{_hashed(user_id)}", 1, ex=self.limits.stepup_ttl_s)
-
-    def stepped_up(self, user_id: str) -> bool:
-        return bool(self.client.exists(f"hwotp:step:{_hashed(user_id)}"))
