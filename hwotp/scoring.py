@@ -50,20 +50,60 @@ def most_typical(embeddings: np.ndarray) -> int:
     return int(((similarity.sum(axis=1) - np.diag(similarity)) / (len(embeddings) - 1)).argmax())
 
 
-def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, config: ScoringConfig) -> np.ndarray:
-    """probes (P, D), their digits (P,), templates (T, 10, D) -> (P, T) raw scores."""
+def by_digit(templates: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """(T, 10, D) templates -> (10, T, D) cosine views: row [d, t] is the one vector whose dot
+    product with a probe of digit d is its raw score against template t. The own-digit and
+    the cross-digit terms are both linear in the probe, so they fold into one vector, and a
+    probe is scored against its own digit's view only, not against all ten digits."""
+    classes = templates.shape[1]
+    weight = config.cross_digit_weight / (classes - 1)
+    views = (1 - config.cross_digit_weight - weight) * templates + weight * templates.sum(axis=1, keepdims=True)
+    return np.ascontiguousarray(views.transpose(1, 0, 2))
+
+
+def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, config: ScoringConfig,
+               views: np.ndarray | None = None) -> np.ndarray:
+    """probes (P, D), their digits (P,), templates (T, 10, D) -> (P, T) raw scores.
+    views: by_digit(templates, config), when the caller keeps them (cosine only)."""
     if config.metric == "euclidean":
         same = templates[:, digits, :].transpose(1, 0, 2)  # (P, T, D)
         return -np.linalg.norm(probes[:, None, :] - same, axis=2)
-    count, classes, dim = templates.shape
-    # Every probe against every template of every digit in one BLAS product;
-    # the verifier runs this against the whole cohort on each request.
-    every = (probes @ templates.reshape(count * classes, dim).T).reshape(len(probes), count, classes)
-    own = every[np.arange(len(probes)), :, digits]  # (P, T)
-    if config.cross_digit_weight == 0:
-        return own
-    others = (every.sum(axis=2) - own) / (classes - 1)
-    return (1 - config.cross_digit_weight) * own + config.cross_digit_weight * others
+    views = by_digit(templates, config) if views is None else views
+    out = np.empty((len(probes), views.shape[1]), dtype=np.result_type(probes, views))
+    for digit in np.unique(digits):
+        rows = digits == digit
+        out[rows] = probes[rows] @ views[digit].T
+    return out
+
+
+class Scorer:
+    """scores() against a fixed cohort whose views are computed once: the verifier scores
+    every request against the same cohort."""
+
+    def __init__(self, cohort: np.ndarray | None, config: ScoringConfig):
+        self.config = config
+        self.cohort = cohort if config.cohort_top > 0 else None
+        self.cohort_views = (by_digit(self.cohort, config)
+                             if self.cohort is not None and config.metric == "cosine" else None)
+
+    def __call__(self, probes: np.ndarray, digits: np.ndarray, templates: np.ndarray,
+                 cohort_exclude: np.ndarray | None = None) -> np.ndarray:
+        """(P, T) normalised scores; higher means more likely the template's writer.
+        cohort_exclude: optional (P, J) boolean mask of cohort entries not to use for a probe
+        (its own writer)."""
+        config = self.config
+        normalised = raw = raw_scores(probes, digits, templates, config)
+        if self.cohort is not None:
+            against_cohort = raw_scores(probes, digits, self.cohort, config, self.cohort_views)
+            if cohort_exclude is not None:
+                against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
+            top = np.partition(against_cohort, -config.cohort_top, axis=1)[:, -config.cohort_top :]
+            normalised = (raw - top.mean(axis=1, keepdims=True)) / (top.std(axis=1, keepdims=True) + 1e-6)
+        if config.digit_slope is None:
+            return normalised
+        slope = np.asarray(config.digit_slope, dtype=np.float32)[digits][:, None]
+        midpoint = np.asarray(config.digit_midpoint, dtype=np.float32)[digits][:, None]
+        return slope * (normalised - midpoint)
 
 
 def scores(
@@ -74,23 +114,9 @@ def scores(
     config: ScoringConfig,
     cohort_exclude: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(P, T) normalised scores; higher means more likely the template's writer.
-
-    cohort: (J, 10, D) templates of other writers. cohort_exclude: optional
-    (P, J) boolean mask of cohort entries not to use for a probe (its own writer).
-    """
-    normalised = raw = raw_scores(probes, digits, templates, config)
-    if config.cohort_top > 0 and cohort is not None:
-        against_cohort = raw_scores(probes, digits, cohort, config)
-        if cohort_exclude is not None:
-            against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
-        top = np.partition(against_cohort, -config.cohort_top, axis=1)[:, -config.cohort_top :]
-        normalised = (raw - top.mean(axis=1, keepdims=True)) / (top.std(axis=1, keepdims=True) + 1e-6)
-    if config.digit_slope is None:
-        return normalised
-    slope = np.asarray(config.digit_slope, dtype=np.float32)[digits][:, None]
-    midpoint = np.asarray(config.digit_midpoint, dtype=np.float32)[digits][:, None]
-    return slope * (normalised - midpoint)
+    """(P, T) normalised scores against templates (T, 10, D), with cohort: (J, 10, D)
+    templates of other writers (see Scorer)."""
+    return Scorer(cohort, config)(probes, digits, templates, cohort_exclude)
 
 
 def writer_check(scores: np.ndarray, policy: str, threshold: float, margin: float) -> tuple[bool, bool]:

@@ -38,6 +38,20 @@ def test_own_writer_scores_higher_with_and_without_cohort():
         assert (scores.argmax(axis=1) == np.arange(5)).all()
 
 
+def test_raw_score_mixes_own_digit_and_the_mean_of_the_others():
+    rng = np.random.default_rng(1)
+    templates = unit(rng.normal(size=(7, 10, 16)))
+    probes, digits = unit(rng.normal(size=(12, 16))), rng.integers(0, 10, 12)
+    config = scoring.ScoringConfig("cosine", cross_digit_weight=0.3)
+    similarity = np.einsum("pd,tkd->ptk", probes, templates)  # every probe, template, digit
+    own = similarity[np.arange(12), :, digits]
+    others = (similarity.sum(axis=2) - own) / 9
+    expected = 0.7 * own + 0.3 * others
+    np.testing.assert_allclose(scoring.raw_scores(probes, digits, templates, config), expected, atol=1e-5)
+    views = scoring.by_digit(templates, config)
+    np.testing.assert_allclose(scoring.raw_scores(probes, digits, templates, config, views), expected, atol=1e-5)
+
+
 def test_error_rates_on_known_distributions():
     genuine = np.array([0.9, 0.8, 0.7, 0.6])
     impostor = np.array([0.1, 0.2, 0.3, 0.65])

@@ -31,10 +31,11 @@ class WriterVerifier:
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
                  keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0,
                  workers: int = 16):
-        self.embedder, self.config, self.cohort = bundle.verifier("deployed")
+        self.embedder, config, cohort = bundle.verifier("deployed")
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         self.near_miss_margin = near_miss_margin
+        self.scorer = scoring.Scorer(cohort, config)
         # inference releases the GIL: a verification embeds its boxes here while it reads
         # Redis (one thread per request thread, workers: HWOTP_WORKERS)
         self.alongside = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
@@ -121,7 +122,7 @@ class WriterVerifier:
                 f"re-enrolment required: templates belong to {templates.model_version}, "
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
-        scores = scoring.scores(embedding.result(), digits, templates.vectors[None], self.cohort, self.config)[:, 0]
+        scores = self.scorer(embedding.result(), digits, templates.vectors[None])[:, 0]
         length = len(digits)
         passed = scores > self.thresholds["all_pass"][length]
         writer_ok, near_miss = scoring.writer_check(scores, self.policy, self.thresholds[self.policy][length],
