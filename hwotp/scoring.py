@@ -69,6 +69,7 @@ def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, co
         same = templates[:, digits, :].transpose(1, 0, 2)  # (P, T, D)
         return -np.linalg.norm(probes[:, None, :] - same, axis=2)
     views = by_digit(templates, config) if views is None else views
+    digits = np.asarray(digits)
     out = np.empty((len(probes), views.shape[1]), dtype=np.result_type(probes, views))
     for digit in np.unique(digits):
         rows = digits == digit
