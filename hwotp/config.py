@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from typing import Mapping
 
 from hwotp.affinity import parse_cpus
@@ -86,6 +87,11 @@ class Settings:
     onnx_threads: int = _setting("HWOTP_ONNX_THREADS", 1, "onnxruntime intra-op threads per model session.")
     cpus: str = _setting("HWOTP_CPUS", "", "CPUs the service's threads run on, like 0 or 0-1,4 (empty: any it may use). `python -m local.stack` gives each service its own share of the machine's CPUs unless this is set (BENCHMARKS.md: why).")
 
+    @cached_property
+    def cpu_set(self) -> frozenset[int]:
+        """HWOTP_CPUS as CPU numbers, parsed once (validate() refuses a bad list)."""
+        return parse_cpus(self.cpus)
+
     def validate(self) -> "Settings":
         if not 4 <= self.challenge_length <= 10:
             raise ConfigError("HWOTP_CHALLENGE_LENGTH must be between 4 and 10")
@@ -108,7 +114,7 @@ class Settings:
         if self.enrol_min_per_digit < 1 or self.enrol_max_per_digit < self.enrol_min_per_digit:
             raise ConfigError("HWOTP_ENROL_MIN_PER_DIGIT must be >= 1 and <= HWOTP_ENROL_MAX_PER_DIGIT")
         try:
-            cpus = parse_cpus(self.cpus)
+            cpus = self.cpu_set
         except ValueError as exc:
             raise ConfigError(f"HWOTP_CPUS: {exc}") from None
         usable = os.sched_getaffinity(0)

@@ -123,7 +123,7 @@ class Service:
                  interceptors: list[grpc.ServerInterceptor] = ()):
         self.name, self.settings, self.metrics, self.ready = name, settings, metrics, ready
         # before the server starts its threads: they inherit the pinning
-        affinity.pin_process(affinity.parse_cpus(settings.cpus))
+        affinity.pin_process(settings.cpu_set)
         limit = settings.max_message_bytes
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix=name),
