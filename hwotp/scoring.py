@@ -86,6 +86,9 @@ class Scorer:
         self.cohort = cohort if config.cohort_top > 0 else None
         self.cohort_views = (by_digit(self.cohort, config)
                              if self.cohort is not None and config.metric == "cosine" else None)
+        calibrated = config.digit_slope is not None
+        self.slope = np.asarray(config.digit_slope, dtype=np.float32) if calibrated else None
+        self.midpoint = np.asarray(config.digit_midpoint, dtype=np.float32) if calibrated else None
 
     def __call__(self, probes: np.ndarray, digits: np.ndarray, templates: np.ndarray,
                  cohort_exclude: np.ndarray | None = None) -> np.ndarray:
@@ -100,11 +103,9 @@ class Scorer:
                 against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
             top = np.partition(against_cohort, -config.cohort_top, axis=1)[:, -config.cohort_top :]
             normalised = (raw - top.mean(axis=1, keepdims=True)) / (top.std(axis=1, keepdims=True) + 1e-6)
-        if config.digit_slope is None:
+        if self.slope is None:
             return normalised
-        slope = np.asarray(config.digit_slope, dtype=np.float32)[digits][:, None]
-        midpoint = np.asarray(config.digit_midpoint, dtype=np.float32)[digits][:, None]
-        return slope * (normalised - midpoint)
+        return self.slope[digits][:, None] * (normalised - self.midpoint[digits][:, None])
 
 
 def scores(
