@@ -72,6 +72,7 @@ def score_matrix(
     own writer never serves as its cohort (which would flatter impostors).
     """
     templates = templates_of(embeddings, enrolment)
+    scorer = scoring.Scorer(cohort, config)  # the cohort's views once, not once per chunk
     out = np.empty((len(enrolment.probe_index), len(enrolment.writers)), dtype=np.float32)
     for start in range(0, len(out), chunk):
         part = slice(start, start + chunk)
@@ -79,7 +80,7 @@ def score_matrix(
         exclude = None
         if cohort_writers is not None:
             exclude = enrolment.writers[enrolment.probe_owner[part]][:, None] == cohort_writers[None, :]
-        out[part] = scoring.scores(embeddings[rows], enrolment.probe_digit[part], templates, cohort, config, exclude)
+        out[part] = scorer(embeddings[rows], enrolment.probe_digit[part], templates, exclude)
     return out
 
 
