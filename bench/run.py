@@ -161,6 +161,8 @@ def write_markdown(result: dict, command: str, path: Path) -> None:
     machine = result["machine"]
     sweep = "\n".join(f"| {c} | {v['auth_per_s']} | {v['p99_ms']} |" for c, v in result["sweep"].items())
     split = "\n".join(f"| {name} | {ms} |" for name, ms in result["cpu_ms_per_login_at_max"].items())
+    login_cpu_ms = sum(result["cpu_ms_per_login_at_max"].values())
+    ceiling = 1000 * machine["cores"] / login_cpu_ms
     notes = (Path(__file__).parent / "changes.md").read_text()
     dealt = ", ".join(f"{name} {cpus}" for name, cpus in result["service_cpus"].items())
     placement = (f"each service's threads stay on the CPUs the local stack gave it ({dealt})" if dealt
@@ -195,6 +197,10 @@ the model-only bound spends {1000 * machine['cores'] / result['model_only_auth_p
 | process | CPU ms per login |
 |---|---|
 {split}
+
+All of them together spend {login_cpu_ms:.1f} ms per login. Even with every core busy all
+the time that allows {ceiling:.0f} logins/s, a ratio of {ceiling / result['model_only_auth_per_s']:.2f}: the ratio can
+rise only as far as this CPU per login falls.
 
 One bare RPC (a health check through the service bootstrap) costs
 {result['bare_rpc_cpu_ms']} ms of CPU, client and server together; a login makes up to
