@@ -78,8 +78,8 @@ def raw_scores(probes: np.ndarray, digits: np.ndarray, templates: np.ndarray, co
 
 
 class Scorer:
-    """scores() against a fixed cohort whose views are computed once: the verifier scores
-    every request against the same cohort."""
+    """Normalised scores against a fixed cohort, (J, 10, D) templates of other writers, whose
+    views are computed once: the verifier scores every request against the same cohort."""
 
     def __init__(self, cohort: np.ndarray | None, config: ScoringConfig):
         self.config = config
@@ -106,19 +106,6 @@ class Scorer:
         if self.slope is None:
             return normalised
         return self.slope[digits][:, None] * (normalised - self.midpoint[digits][:, None])
-
-
-def scores(
-    probes: np.ndarray,
-    digits: np.ndarray,
-    templates: np.ndarray,
-    cohort: np.ndarray | None,
-    config: ScoringConfig,
-    cohort_exclude: np.ndarray | None = None,
-) -> np.ndarray:
-    """(P, T) normalised scores against templates (T, 10, D), with cohort: (J, 10, D)
-    templates of other writers (see Scorer)."""
-    return Scorer(cohort, config)(probes, digits, templates, cohort_exclude)
 
 
 def writer_check(scores: np.ndarray, policy: str, threshold: float, margin: float) -> tuple[bool, bool]:

@@ -33,11 +33,12 @@ def _probe_verdicts(bundle: ModelBundle, writer: Writer, victim: Writer, length:
     templates = scoring.make_templates(embedder(victim.images[victim.enrol_index][:, None]),
                                        victim.digits[victim.enrol_index])
     threshold = bundle.threshold("all_pass", length)
+    scorer = scoring.Scorer(cohort, config)
     out = {}
     for digit, rows in writer.probes.items():
         fields = writer.images[rows][:, None]
         read = bundle.recognizer(fields).argmax(axis=1) == digit
-        score = scoring.scores(embedder(fields), np.full(len(rows), digit), templates[None], cohort, config)[:, 0]
+        score = scorer(embedder(fields), np.full(len(rows), digit), templates[None])[:, 0]
         out[digit] = (read, score > threshold)
     return out
 

@@ -33,7 +33,7 @@ def test_own_writer_scores_higher_with_and_without_cohort():
     digits = np.arange(5)
     for config in (scoring.ScoringConfig(), scoring.ScoringConfig("cosine", 0.25, 10),
                    scoring.ScoringConfig("euclidean")):
-        scores = scoring.scores(probes, digits, templates[:5], templates[5:], config)
+        scores = scoring.Scorer(templates[5:], config)(probes, digits, templates[:5])
         assert scores.shape == (5, 5)
         assert (scores.argmax(axis=1) == np.arange(5)).all()
 
