@@ -71,23 +71,25 @@ def _ink_map(image: Image.Image) -> np.ndarray:
         if alpha.min() < 0.5:
             return _stretch(alpha)
     gray = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32) / 255.0
-    if _border_median(gray) > 0.5:  # dark ink on a light background
-        gray = 1.0 - gray
-    return _stretch(gray)
+    background = _border_median(gray)
+    if background > 0.5:  # dark ink on a light background
+        return _stretch(1.0 - gray)
+    return _stretch(gray, background)
 
 
 def _border_median(pixels: np.ndarray) -> float:
-    """np.median of the outermost pixels, bit for bit, at a quarter of its cost (it ran twice
-    per box): the same two middle values (a border always holds an even count), averaged
-    in float32 as np.median does."""
+    """np.median of the outermost pixels, bit for bit, at a quarter of its cost: the same
+    two middle values (a border always holds an even count), averaged in float32 as
+    np.median does."""
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     half = len(border) // 2
     low, high = np.partition(border, (half - 1, half))[half - 1 : half + 1]
     return float((low + high) / 2)
 
 
-def _stretch(ink: np.ndarray) -> np.ndarray:
-    background = _border_median(ink)
+def _stretch(ink: np.ndarray, background: float | None = None) -> np.ndarray:
+    """background: the border median of `ink`, when the caller has it already."""
+    background = _border_median(ink) if background is None else background
     top = float(ink.max())
     if top - background < _MIN_CONTRAST:
         raise InvalidImage("image holds no visible writing")
