@@ -10,9 +10,11 @@ import pytest
 from bench.loadgen import (
     Handwriting,
     LoadGenerator,
+    Record,
     arrival_gaps,
     plot,
     require_loopback,
+    summarise,
 )
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,7 @@ def test_bounded_closed_and_open_loop_runs(stack, tmp_path):
     assert closed["latency"]["login"]["p50_ms"] <= closed["latency"]["login"]["p99_ms"]
     opened = asyncio.run(generator.run(None, 20.0, 1.5, None, enrol=False))
     assert opened["errors"] == 0 and 10 <= opened["logins"] <= 60
+    assert opened["latency"]["late"]["count"] == opened["logins"]
     plot(closed, tmp_path / "timeline.png")
     assert (tmp_path / "timeline.png").stat().st_size > 1000
 
@@ -48,3 +51,13 @@ def test_open_loop_arrivals_repeat_for_a_seed_at_the_asked_rate():
     assert first == again
     assert first != other
     assert sum(first) / len(first) == pytest.approx(1 / 40.0, rel=0.03)
+
+
+def test_a_login_counts_from_its_scheduled_arrival():
+    sent_late = Record(0.0, latency={"BeginChallenge": 0.005, "SubmitChallenge": 0.020}, late=0.010)
+    on_time = Record(0.5, latency={"BeginChallenge": 0.005, "SubmitChallenge": 0.020})
+    result = summarise([sent_late, on_time], 1.0, {})
+    assert result["latency"]["login"]["max_ms"] == pytest.approx(35.0)
+    assert result["latency"]["login"]["mean_ms"] == pytest.approx(30.0)
+    assert result["latency"]["late"]["max_ms"] == pytest.approx(10.0)
+    assert result["latency"]["SubmitChallenge"]["max_ms"] == pytest.approx(20.0)
