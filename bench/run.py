@@ -98,6 +98,10 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def _p50_p99(latency: dict) -> dict:
+    return {q: round(latency[q], 2) for q in ("p50_ms", "p99_ms")}
+
+
 def run(seconds: float, users: int) -> dict:
     cores = os.cpu_count() or 1
     length = ModelBundle.load().default_length
@@ -142,10 +146,9 @@ def run(seconds: float, users: int) -> dict:
         "p50_ms_at_half": round(half["latency"]["login"]["p50_ms"], 2),
         "p99_ms_at_half": round(half["latency"]["login"]["p99_ms"], 2),
         # a login is both calls back to back; in use a person writes the digits between them
-        "per_call_ms_at_half": {rpc: {q: round(half["latency"][rpc][q], 2) for q in ("p50_ms", "p99_ms")}
-                                for rpc in RPCS},
+        "per_call_ms_at_half": {rpc: _p50_p99(half["latency"][rpc]) for rpc in RPCS},
         # counted in the login: how late the generator sent a login after its scheduled arrival
-        "late_ms_at_half": {q: round(half["latency"]["late"][q], 2) for q in ("p50_ms", "p99_ms")},
+        "late_ms_at_half": _p50_p99(half["latency"]["late"]),
         "p50_ms_at_max": round(sweeps[best]["latency"]["login"]["p50_ms"], 2),
         "p99_ms_at_max": round(sweeps[best]["latency"]["login"]["p99_ms"], 2),
         "errors": sum(r["errors"] for r in sweeps.values()) + half["errors"],
