@@ -31,7 +31,6 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.loadgen import LOAD_TEST_ENV, RPCS, Handwriting, LoadGenerator
-from hwotp.affinity import cpu_list
 from hwotp.models import ModelBundle
 from local.stack import Stack
 
@@ -156,7 +155,7 @@ def run(seconds: float, users: int) -> dict:
                   for c, r in sweeps.items()},
         "cpu_ms_per_login_at_max": cpu_split[best],
         "bare_rpc_cpu_ms": round(hop, 3),
-        "service_cpus": {name: cpu_list(cpus) for name, cpus in stack.cpus.items()},
+        "service_cpus": stack.describe()["cpus"],
         "seconds_per_run": seconds,
         "users": users,
     }
