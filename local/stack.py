@@ -28,7 +28,7 @@ from hwotp.sealing import new_key_entry
 from local.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
-RUN_DIR = REPO / "run"
+RUN_DIR = Path(os.environ.get("HWOTP_RUN_DIR") or REPO / "run")  # logs, AOF, stack.json of make run/up
 _LISTENING = re.compile(r"listening grpc=(\S+) metrics=(\S+)")
 SERVICES = (  # order matters: the gateway needs the others' addresses
     ("recognizer", "services.recognizer"),
@@ -218,9 +218,14 @@ def main() -> None:
         return
     from local import demo
 
+    # The services need no data, only the demo's writers do: without them, serve anyway.
+    no_demo = demo.missing_data()
     stack = _up(detach=False)
     try:
-        demo.run(stack.gateway, stack.api_key)
+        if no_demo:
+            print(f"no demo: {no_demo}", flush=True)
+        else:
+            demo.run(stack.gateway, stack.api_key)
         print("serving; Ctrl-C stops", flush=True)
         while all(s.process.poll() is None for s in stack.services.values()):
             time.sleep(0.5)
