@@ -119,11 +119,15 @@ class Stack:
     def start(self, timeout: float = 60.0) -> "Stack":
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._template_key()
-        if not self.env.get("HWOTP_REDIS_URL"):
-            self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)
-            self.env["HWOTP_REDIS_URL"] = self.redis.url
-        for name, module in SERVICES:
-            self.start_service(name, module, timeout)
+        try:
+            if not self.env.get("HWOTP_REDIS_URL"):
+                self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)
+                self.env["HWOTP_REDIS_URL"] = self.redis.url
+            for name, module in SERVICES:
+                self.start_service(name, module, timeout)
+        except BaseException:
+            self.stop()  # detached processes would outlive us, and nothing would know their pids
+            raise
         return self
 
     def start_service(self, name: str, module: str, timeout: float = 60.0, role: str = "") -> ServiceProcess:
@@ -182,10 +186,31 @@ class Stack:
                 "metrics": {n: s.metrics_address for n, s in self.services.items()}}
 
 
+def _running_pids(state_file: Path) -> dict[str, int]:
+    """The processes of the stack that state_file describes which still run. A pid
+    counts only while it runs what the stack started there: after a reboot the
+    number may belong to some other program, which `down` must not stop."""
+    if not state_file.exists():
+        return {}
+    command_of = dict(SERVICES) | {"redis": "redis-server"}
+    alive = {}
+    for name, pid in json.loads(state_file.read_text())["pids"].items():
+        try:
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if command_of.get(name, name) in command_line:
+            alive[name] = pid
+    return alive
+
+
 def _up(detach: bool) -> Stack:
+    state_file = RUN_DIR / "stack.json"
+    if running := _running_pids(state_file):
+        sys.exit(f"hwotp is already up ({state_file}: {', '.join(f'{n} {p}' for n, p in running.items())}); "
+                 "`make down` stops it")
     stack = Stack(RUN_DIR, fixed_ports=True, detach=detach).start()
     state = stack.describe()
-    state_file = RUN_DIR / "stack.json"
     state_file.touch(mode=0o600)  # it holds the local caller's API key
     state_file.write_text(json.dumps(state, indent=1))
     print(f"hwotp is up: gateway on {stack.gateway}, redis {state['redis']}, logs in {RUN_DIR}", flush=True)
@@ -197,7 +222,7 @@ def _down() -> None:
     if not state_file.exists():
         print("nothing to stop (no run/stack.json)")
         return
-    for name, pid in json.loads(state_file.read_text())["pids"].items():
+    for name, pid in _running_pids(state_file).items():
         try:
             os.kill(pid, signal.SIGTERM)
             print(f"stopped {name} (pid {pid})")
