@@ -122,7 +122,10 @@ class LoadGenerator:
     async def enrol(self, stub) -> None:
         n = len(self.handwriting.writers)
         for i, user in enumerate(self.users):
-            await stub.Enroll(self.handwriting.enrolment(i % n, user), timeout=60, metadata=self.metadata)
+            try:
+                await stub.Enroll(self.handwriting.enrolment(i % n, user), timeout=60, metadata=self.metadata)
+            except grpc.aio.AioRpcError as error:  # no load without users: stop with the reason, not a traceback
+                raise SystemExit(f"enrolling {user} at {self.target} failed: {error.code().name}: {error.details()}")
 
     async def one_login(self, stub, user_index: int, scheduled: float | None = None) -> Record:
         n = len(self.handwriting.writers)
@@ -280,6 +283,10 @@ def main() -> None:
         parser.error("bound the run with --duration or --count")
     if args.concurrency is None and args.rate is None:
         args.concurrency = 8
+    state_file = RUN_DIR / "stack.json"
+    if not (args.start_stack or args.api_key or state_file.exists()):
+        parser.error(f"no API key for {args.target}: pass --api-key, set HWOTP_API_KEY, start a stack with "
+                     f"`make up` (it writes {state_file}), or let --start-stack start one")
     handwriting = Handwriting(max(2, args.users))
     if args.start_stack:
         with tempfile.TemporaryDirectory() as workdir:
@@ -291,7 +298,7 @@ def main() -> None:
                 stack.stop()
     else:
         require_loopback(args.target)
-        api_key = args.api_key or local_api_key(RUN_DIR / "stack.json")
+        api_key = args.api_key or local_api_key(state_file)
         generator = LoadGenerator(args.target, api_key, handwriting, args.users, args.impostors)
         result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
     args.out.mkdir(parents=True, exist_ok=True)

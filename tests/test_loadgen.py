@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from itertools import islice
 
 import pytest
@@ -17,7 +20,15 @@ from bench.loadgen import (
     summarise,
 )
 
+from local.stack import REPO
+
 pytestmark = pytest.mark.integration
+
+
+def _loadgen(*arguments: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key != "HWOTP_API_KEY"} | env
+    return subprocess.run([sys.executable, "-m", "bench.loadgen", *arguments], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_bounded_closed_and_open_loop_runs(stack, tmp_path):
@@ -61,3 +72,19 @@ def test_a_login_counts_from_its_scheduled_arrival():
     assert result["latency"]["login"]["mean_ms"] == pytest.approx(30.0)
     assert result["latency"]["late"]["max_ms"] == pytest.approx(10.0)
     assert result["latency"]["SubmitChallenge"]["max_ms"] == pytest.approx(20.0)
+
+
+def test_without_a_key_or_a_local_stack_it_says_what_to_do(tmp_path):
+    run = _loadgen("--count", "1", HWOTP_RUN_DIR=str(tmp_path))
+    assert run.returncode == 2
+    assert "no API key for 127.0.0.1:50051" in run.stderr and "make up" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_refused_enrolment_stops_the_run_with_its_reason(stack, tmp_path):
+    run = _loadgen("--target", stack.gateway, "--api-key", "not-a-registered-key", "--users", "2", "--count", "1",
+                   "--out", str(tmp_path))
+    assert run.returncode == 1
+    assert f"enrolling loadtest-user-0 at {stack.gateway} failed: UNAUTHENTICATED" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "result.json").exists()
