@@ -220,7 +220,7 @@ def _up(detach: bool) -> Stack:
 def _down() -> None:
     state_file = RUN_DIR / "stack.json"
     if not state_file.exists():
-        print("nothing to stop (no run/stack.json)")
+        print(f"nothing to stop (no {state_file})")
         return
     for name, pid in _running_pids(state_file).items():
         try:
