@@ -97,6 +97,10 @@ def arrival_gaps(rate: float, seed: int):
         yield rng.expovariate(rate)
 
 
+class EnrolmentRefused(Exception):
+    """The gateway refused to enrol a virtual user: without users there is no load to make."""
+
+
 @dataclass
 class Record:
     started: float
@@ -124,8 +128,9 @@ class LoadGenerator:
         for i, user in enumerate(self.users):
             try:
                 await stub.Enroll(self.handwriting.enrolment(i % n, user), timeout=60, metadata=self.metadata)
-            except grpc.aio.AioRpcError as error:  # no load without users: stop with the reason, not a traceback
-                raise SystemExit(f"enrolling {user} at {self.target} failed: {error.code().name}: {error.details()}")
+            except grpc.aio.AioRpcError as error:
+                raise EnrolmentRefused(f"enrolling {user} at {self.target} failed: "
+                                       f"{error.code().name}: {error.details()}") from error
 
     async def one_login(self, stub, user_index: int, scheduled: float | None = None) -> Record:
         n = len(self.handwriting.writers)
@@ -263,6 +268,13 @@ def plot(result: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def _drive(generator: LoadGenerator, args: argparse.Namespace) -> dict:
+    try:
+        return asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
+    except EnrolmentRefused as refused:  # the reason, not a traceback
+        raise SystemExit(str(refused)) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="127.0.0.1:50051")
@@ -292,15 +304,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             stack = Stack(Path(workdir), env=LOAD_TEST_ENV).start()
             try:
-                generator = LoadGenerator(stack.gateway, stack.api_key, handwriting, args.users, args.impostors)
-                result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
+                result = _drive(LoadGenerator(stack.gateway, stack.api_key, handwriting, args.users, args.impostors),
+                                args)
             finally:
                 stack.stop()
     else:
         require_loopback(args.target)
         api_key = args.api_key or local_api_key(state_file)
-        generator = LoadGenerator(args.target, api_key, handwriting, args.users, args.impostors)
-        result = asyncio.run(generator.run(args.concurrency, args.rate, args.duration, args.count))
+        result = _drive(LoadGenerator(args.target, api_key, handwriting, args.users, args.impostors), args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, args.out / "timeline.png")
