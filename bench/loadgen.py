@@ -299,6 +299,7 @@ def main() -> None:
     if not (args.start_stack or args.api_key or state_file.exists()):
         parser.error(f"no API key for {args.target}: pass --api-key, set HWOTP_API_KEY, start a stack with "
                      f"`make up` (it writes {state_file}), or let --start-stack start one")
+    data.exit_if_missing()
     handwriting = Handwriting(max(2, args.users))
     if args.start_stack:
         with tempfile.TemporaryDirectory() as workdir:

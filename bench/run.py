@@ -33,6 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.loadgen import LOAD_TEST_ENV, RPCS, Handwriting, LoadGenerator
 from hwotp.models import ModelBundle
 from local.stack import Stack
+from training import data
 
 REPO = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (4, 8, 16)
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "result.json")
     parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args()
+    data.exit_if_missing()  # before the model-only run, not after it
     result = run(args.seconds, args.users)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     write_markdown(result, "make bench", args.markdown)

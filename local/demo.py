@@ -24,7 +24,7 @@ def missing_data(data_dir=None) -> str:
     """Why the demo's writers cannot be loaded ('' when they can)."""
     try:
         data.data_dir(data_dir)
-    except FileNotFoundError as missing:
+    except data.MissingData as missing:
         return str(missing)
     return ""
 

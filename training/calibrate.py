@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--default-length", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     directory = models_dir(args.models)
     today = datetime.date.today().isoformat()
     digits = data.load(args.data, limit=args.limit)

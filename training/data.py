@@ -23,6 +23,10 @@ LABELS = "train-labels-idx1-ubyte.gz"
 QMNIST = "qmnist-train-labels.tsv.gz"
 
 
+class MissingData(FileNotFoundError):
+    """The data directory lacks the digit files; the message says how to get them."""
+
+
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The data directory: the argument, else $HWOTP_DATA_DIR, else ../shared/data/mnist-writers,
     else data/mnist-writers (what `make data` downloads)."""
@@ -31,11 +35,19 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     path = Path(chosen)
     missing = [name for name in (IMAGES, QMNIST) if not (path / name).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise MissingData(
             f"data directory {path} lacks {', '.join(missing)}; run `make data` to download "
             "the public originals or set HWOTP_DATA_DIR"
         )
     return path
+
+
+def exit_if_missing(directory: str | os.PathLike | None = None) -> None:
+    """For command-line tools, before they start any work: stop with the reason, not a traceback."""
+    try:
+        data_dir(directory)
+    except MissingData as missing:
+        raise SystemExit(f"error: {missing}") from None
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,7 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="models directory (default: the repository's models/)")
     parser.add_argument("--record", action="store_true", help="also store the figures in models.json")
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     if not lengths or min(lengths) < 1 or max(lengths) > 10:
         parser.error("--lengths takes challenge lengths between 1 and 10")

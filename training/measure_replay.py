@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--out", type=Path, default=Path("build/replay.json"))
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     digits = data.load(args.data).of_writers(split.load_split()[args.writers])
     report = measure(digits, args.threshold)
     report["writer_part"] = args.writers

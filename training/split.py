@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--out", type=Path, default=SPLIT_FILE)
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     meta = data._read_qmnist(data.data_dir(args.data) / data.QMNIST)
     writers = meta[:, 1] * 10000 + meta[:, 2]
     split = make_split(writers, args.seed)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from training import augment, common, nets
+from training import augment, common, data, nets
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "recognizer.onnx"
 
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     parts = common.load_split_data(args.data, args.limit)
     started = time.time()
     model, history = nets.RecognizerEnsemble(args.members), []

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hwotp import scoring
-from training import augment, common, nets, protocol
+from training import augment, common, data, nets, protocol
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "verifier.onnx"
 VALIDATION_ENROL = 3
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
+    data.exit_if_missing(args.data)
     common.seed_everything(args.seed)
     parts = common.load_split_data(args.data, args.limit)
     started = time.time()

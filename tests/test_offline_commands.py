@@ -1,0 +1,40 @@
+"""The offline commands (make train, make evaluate, make bench, make loadtest) without the data:
+each stops before any work with the reason and what to do, writes nothing, and shows no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from local.stack import REPO
+
+# Every output goes under OUT, so that a command that wrongly ran on would show there.
+COMMANDS = {
+    "train recognizer": ["training.train_recognizer", "--onnx", "OUT/recognizer.onnx"],
+    "train verifier": ["training.train_verifier", "--onnx", "OUT/verifier.onnx"],
+    "calibrate": ["training.calibrate", "--models", "OUT/models"],
+    "evaluate": ["training.evaluate", "--writers", "test", "--out", "OUT/eval"],
+    "measure replay": ["training.measure_replay", "--out", "OUT/replay.json"],
+    "split": ["training.split", "--out", "OUT/split.json"],
+    "bench": ["bench.run", "--seconds", "1", "--out", "OUT/result.json", "--markdown", "OUT/BENCHMARKS.md"],
+    "loadtest": ["bench.loadgen", "--start-stack", "--duration", "1", "--out", "OUT/loadtest"],
+}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_command_without_the_data_says_how_to_get_it_and_writes_nothing(tmp_path, name):
+    no_data, out = tmp_path / "no-data", tmp_path / "out"
+    no_data.mkdir()
+    out.mkdir()
+    module, *args = COMMANDS[name]
+    finished = subprocess.run([sys.executable, "-m", module, *(a.replace("OUT", str(out)) for a in args)],
+                              cwd=REPO, env={**os.environ, "HWOTP_DATA_DIR": str(no_data)},
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 1, finished.stderr
+    assert finished.stderr.startswith(f"error: data directory {no_data} lacks train-images-idx3-ubyte.gz")
+    assert "make data" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert list(out.iterdir()) == []
