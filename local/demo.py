@@ -20,15 +20,6 @@ DEMO_WRITER = 238
 IMPOSTOR_WRITER = 113
 
 
-def missing_data(data_dir=None) -> str:
-    """Why the demo's writers cannot be loaded ('' when they can)."""
-    try:
-        data.data_dir(data_dir)
-    except data.MissingData as missing:
-        return str(missing)
-    return ""
-
-
 def load_writers(data_dir=None) -> tuple[Writer, Writer]:
     digits = data.load(data_dir)
     out = []

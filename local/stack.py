@@ -242,9 +242,10 @@ def main() -> None:
         _up(detach=True)
         return
     from local import demo
+    from training import data
 
     # The services need no data, only the demo's writers do: without them, serve anyway.
-    no_demo = demo.missing_data()
+    no_demo = data.why_missing()
     stack = _up(detach=False)
     try:
         if no_demo:

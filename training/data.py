@@ -42,12 +42,19 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def exit_if_missing(directory: str | os.PathLike | None = None) -> None:
-    """For command-line tools, before they start any work: stop with the reason, not a traceback."""
+def why_missing(directory: str | os.PathLike | None = None) -> str:
+    """What the data directory lacks and how to get it ('' when nothing is missing)."""
     try:
         data_dir(directory)
     except MissingData as missing:
-        raise SystemExit(f"error: {missing}") from None
+        return str(missing)
+    return ""
+
+
+def exit_if_missing(directory: str | os.PathLike | None = None) -> None:
+    """For command-line tools, before they start any work: stop with the reason, not a traceback."""
+    if missing := why_missing(directory):
+        raise SystemExit(f"error: {missing}")
 
 
 @dataclass(frozen=True)
