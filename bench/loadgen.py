@@ -32,7 +32,7 @@ from gateway.auth import METADATA_KEY
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.client import local_api_key
 from local.handwriting import Writer, enrolment_request, png_of
-from local.stack import RUN_DIR, Stack
+from local.stack import STATE_FILE, Stack
 from training import data, split
 
 RPCS = ("BeginChallenge", "SubmitChallenge")
@@ -295,10 +295,9 @@ def main() -> None:
         parser.error("bound the run with --duration or --count")
     if args.concurrency is None and args.rate is None:
         args.concurrency = 8
-    state_file = RUN_DIR / "stack.json"
-    if not (args.start_stack or args.api_key or state_file.exists()):
+    if not (args.start_stack or args.api_key or STATE_FILE.exists()):
         parser.error(f"no API key for {args.target}: pass --api-key, set HWOTP_API_KEY, start a stack with "
-                     f"`make up` (it writes {state_file}), or let --start-stack start one")
+                     f"`make up` (it writes {STATE_FILE}), or let --start-stack start one")
     data.exit_if_missing()
     handwriting = Handwriting(max(2, args.users))
     if args.start_stack:
@@ -311,7 +310,7 @@ def main() -> None:
                 stack.stop()
     else:
         require_loopback(args.target)
-        api_key = args.api_key or local_api_key(state_file)
+        api_key = args.api_key or local_api_key(STATE_FILE)
         result = _drive(LoadGenerator(args.target, api_key, handwriting, args.users, args.impostors), args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -15,7 +15,7 @@ import grpc
 
 from hwotp.v1 import gateway_pb2
 from local.client import gateway_channel, gateway_stub, local_api_key
-from local.stack import RUN_DIR
+from local.stack import STATE_FILE
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--target", default=f"127.0.0.1:{os.environ.get('HWOTP_GATEWAY_PORT', '50051')}")
     parser.add_argument("--api-key", default=os.environ.get("HWOTP_API_KEY"))
     args = parser.parse_args()
-    key = args.api_key or local_api_key(RUN_DIR / "stack.json")
+    key = args.api_key or local_api_key(STATE_FILE)
     with gateway_channel(args.target, key) as channel:
         try:
             reset = gateway_stub(channel).ResetLockout(gateway_pb2.ResetLockoutRequest(user_id=args.user_id), timeout=10)

@@ -29,6 +29,7 @@ from local.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("HWOTP_RUN_DIR") or REPO / "run")  # logs, AOF, stack.json of make run/up
+STATE_FILE = RUN_DIR / "stack.json"  # the running stack: pids, addresses, the local caller's API key
 _LISTENING = re.compile(r"listening grpc=(\S+) metrics=(\S+)")
 SERVICES = (  # order matters: the gateway needs the others' addresses
     ("recognizer", "services.recognizer"),
@@ -186,15 +187,15 @@ class Stack:
                 "metrics": {n: s.metrics_address for n, s in self.services.items()}}
 
 
-def _running_pids(state_file: Path) -> dict[str, int]:
-    """The processes of the stack that state_file describes which still run. A pid
+def _running_pids() -> dict[str, int]:
+    """The processes of the stack that STATE_FILE describes which still run. A pid
     counts only while it runs what the stack started there: after a reboot the
     number may belong to some other program, which `down` must not stop."""
-    if not state_file.exists():
+    if not STATE_FILE.exists():
         return {}
     command_of = dict(SERVICES) | {"redis": "redis-server"}
     alive = {}
-    for name, pid in json.loads(state_file.read_text())["pids"].items():
+    for name, pid in json.loads(STATE_FILE.read_text())["pids"].items():
         try:
             command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
@@ -205,30 +206,28 @@ def _running_pids(state_file: Path) -> dict[str, int]:
 
 
 def _up(detach: bool) -> Stack:
-    state_file = RUN_DIR / "stack.json"
-    if running := _running_pids(state_file):
-        sys.exit(f"hwotp is already up ({state_file}: {', '.join(f'{n} {p}' for n, p in running.items())}); "
+    if running := _running_pids():
+        sys.exit(f"hwotp is already up ({STATE_FILE}: {', '.join(f'{n} {p}' for n, p in running.items())}); "
                  "`make down` stops it")
     stack = Stack(RUN_DIR, fixed_ports=True, detach=detach).start()
     state = stack.describe()
-    state_file.touch(mode=0o600)  # it holds the local caller's API key
-    state_file.write_text(json.dumps(state, indent=1))
+    STATE_FILE.touch(mode=0o600)  # it holds the local caller's API key
+    STATE_FILE.write_text(json.dumps(state, indent=1))
     print(f"hwotp is up: gateway on {stack.gateway}, redis {state['redis']}, logs in {RUN_DIR}", flush=True)
     return stack
 
 
 def _down() -> None:
-    state_file = RUN_DIR / "stack.json"
-    if not state_file.exists():
-        print(f"nothing to stop (no {state_file})")
+    if not STATE_FILE.exists():
+        print(f"nothing to stop (no {STATE_FILE})")
         return
-    for name, pid in _running_pids(state_file).items():
+    for name, pid in _running_pids().items():
         try:
             os.kill(pid, signal.SIGTERM)
             print(f"stopped {name} (pid {pid})")
         except ProcessLookupError:
             pass
-    state_file.unlink()
+    STATE_FILE.unlink()
 
 
 def main() -> None:
@@ -260,7 +259,7 @@ def main() -> None:
         print("\nstopping", flush=True)
     finally:
         stack.stop()
-        (RUN_DIR / "stack.json").unlink(missing_ok=True)
+        STATE_FILE.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
