@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from itertools import islice
 
 import pytest
@@ -19,16 +18,14 @@ from bench.loadgen import (
     require_loopback,
     summarise,
 )
-
-from local.stack import REPO
+from tests.commands import run_module
 
 pytestmark = pytest.mark.integration
 
 
 def _loadgen(*arguments: str, **env: str) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "HWOTP_API_KEY"} | env
-    return subprocess.run([sys.executable, "-m", "bench.loadgen", *arguments], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return run_module("bench.loadgen", *arguments, env=environment)
 
 
 def test_bounded_closed_and_open_loop_runs(stack, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import REPO, SERVICES, Stack, wait_serving
+from tests.commands import run_module
 
 
 def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
@@ -24,8 +25,7 @@ def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
 
 
 def _stack_command(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "local.stack", command], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_module("local.stack", command, env=env)
 
 
 def _make_run(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:

@@ -4,12 +4,10 @@ each stops before any work with the reason and what to do, writes nothing, and s
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from local.stack import REPO
+from tests.commands import run_module
 
 # Every output goes under OUT, so that a command that wrongly ran on would show there.
 COMMANDS = {
@@ -30,9 +28,8 @@ def test_a_command_without_the_data_says_how_to_get_it_and_writes_nothing(tmp_pa
     no_data.mkdir()
     out.mkdir()
     module, *args = COMMANDS[name]
-    finished = subprocess.run([sys.executable, "-m", module, *(a.replace("OUT", str(out)) for a in args)],
-                              cwd=REPO, env={**os.environ, "HWOTP_DATA_DIR": str(no_data)},
-                              capture_output=True, text=True, timeout=120)
+    finished = run_module(module, *(a.replace("OUT", str(out)) for a in args),
+                          env={**os.environ, "HWOTP_DATA_DIR": str(no_data)})
     assert finished.returncode == 1, finished.stderr
     assert finished.stderr.startswith(f"error: data directory {no_data} lacks train-images-idx3-ubyte.gz")
     assert "make data" in finished.stderr

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hwotp.onnx_model import OnnxModel
+from tests.commands import run_module
 from tests.data_slice import write_slice
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +19,7 @@ def slice_dir(tmp_path_factory):
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_module(*args, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
 
