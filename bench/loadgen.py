@@ -18,6 +18,7 @@ import ipaddress
 import json
 import os
 import random
+import secrets
 import socket
 import tempfile
 import time
@@ -43,7 +44,9 @@ RPCS = ("BeginChallenge", "SubmitChallenge")
 LOAD_TEST_ENV = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_RATE_PER_USER": "100000000",
                  "HWOTP_RATE_PER_CALLER": "100000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "100000000",
                  "HWOTP_LOCKOUT_DISABLE_AFTER": "100000000", "HWOTP_REPLAY_THRESHOLD": "2",
-                 "HWOTP_NEAR_MISS_MARGIN": "0"}
+                 "HWOTP_NEAR_MISS_MARGIN": "0", "HWOTP_STEPUP_DECOY_RATE": "0",
+                 "HWOTP_MAX_PENDING_CHALLENGES": "100000000", "HWOTP_CALLER_SUBMITS_PER_MIN": "100000000",
+                 "HWOTP_CALLER_ENROLS_PER_MIN": "100000000"}
 
 
 def require_loopback(target: str) -> None:
@@ -118,7 +121,9 @@ class LoadGenerator:
                  seed: int = 1):
         self.target, self.handwriting = target, handwriting
         self.metadata = ((METADATA_KEY, api_key),)
-        self.users = [f"loadtest-user-{i}" for i in range(users)]
+        # fresh ids each run: re-enrolling an enrolled user needs the owner's proof
+        run = secrets.token_hex(3)
+        self.users = [f"loadtest-{run}-user-{i}" for i in range(users)]
         self.impostors = impostors
         self.seed, self.rng = seed, random.Random(seed)
         self.records: list[Record] = []

@@ -1,12 +1,17 @@
 """python -m gateway: connect to the internal services, then serve the public API."""
 
+import os
+
+from gateway.admission import Admission
 from gateway.alerts import WebhookNotifier
 from gateway.auth import ApiKeyInterceptor, ApiKeys
 from gateway.downstream import Downstream
 from gateway.servicer import GatewayServicer
 from hwotp import config, logs
+from hwotp.config import ConfigError
 from hwotp.metrics import Metrics
 from hwotp.server import Registration, Service
+from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
 
 
@@ -15,12 +20,17 @@ def main() -> None:
     logs.configure(settings.log_level)
     metrics = Metrics("gateway")
     keys = None if settings.auth == "off" else ApiKeys(settings.api_keys)
-    interceptors = [ApiKeyInterceptor(keys)] if keys else []
+    if not settings.subject_key:
+        raise ConfigError("HWOTP_SUBJECT_KEY is required by the gateway (python -m hwotp.subjects makes one)")
+    subjects = Subjects(parse_key(settings.subject_key))
+    admission = Admission(settings.caller_submits_per_min, settings.caller_enrols_per_min,
+                          settings.decode_concurrency or len(settings.cpu_set or os.sched_getaffinity(0)))
+    interceptors = [ApiKeyInterceptor(keys, metrics)] if keys else []
     downstream = Downstream(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
     alerts = WebhookNotifier(settings.alert_webhook_url, settings.alert_webhook_secret) \
         if settings.alert_webhook_url else None
-    servicer = GatewayServicer(settings, downstream, metrics, keys, alerts)
+    servicer = GatewayServicer(settings, downstream, metrics, keys, subjects, admission, alerts)
     try:
         Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
                 [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics,

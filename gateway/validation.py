@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from hwotp import strokes
 from hwotp.config import Settings
 from hwotp.errors import InvalidInput
 
 MAX_BOXES = 10
 _USER_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_OWNER_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def user_id(value: str) -> str:
@@ -29,12 +31,19 @@ def challenge_id(value: str) -> str:
     return value
 
 
+def owner_token(value: str) -> str:
+    if not _OWNER_TOKEN.fullmatch(value):
+        raise InvalidInput("owner_token is malformed")
+    return value
+
+
 def submission_boxes(boxes) -> list[bytes]:
     if not 1 <= len(boxes) <= MAX_BOXES:
         raise InvalidInput(f"{len(boxes)} boxes given; a challenge has 4 to {MAX_BOXES}")
     for index, box in enumerate(boxes):
         if not box.image:
             raise InvalidInput(f"box {index}: image is empty")
+        strokes.check(box.strokes, f"box {index}")
     return [box.image for box in boxes]
 
 
@@ -47,6 +56,7 @@ def enrolment_samples(samples, settings: Settings) -> tuple[list[bytes], list[in
             raise InvalidInput(f"sample {index}: digit {sample.digit} is not 0-9")
         if not sample.handwriting.image:
             raise InvalidInput(f"sample {index}: image is empty")
+        strokes.check(sample.handwriting.strokes, f"sample {index}")
     counts = Counter(sample.digit for sample in samples)
     short = [d for d in range(10) if counts[d] < settings.enrol_min_per_digit]
     if short:

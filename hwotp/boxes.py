@@ -49,3 +49,10 @@ def from_batch(fields: np.ndarray, fingerprints: np.ndarray) -> list:
     return [handwriting_pb2.Box(normalized=np.ascontiguousarray(field, dtype="<f4").tobytes(),
                                 fingerprint=fingerprint.tobytes())
             for field, fingerprint in zip(fields, fingerprints)]
+
+
+def fingerprints(raw) -> np.ndarray:
+    """Serialized replay fingerprints -> (n, 1024) int8."""
+    if len(raw) > 10 or any(len(item) != FINGERPRINT_BYTES for item in raw):
+        raise InvalidInput(f"at most 10 fingerprints of {FINGERPRINT_BYTES} bytes each")
+    return np.frombuffer(b"".join(raw), dtype=np.int8).reshape(-1, FINGERPRINT_BYTES)

@@ -32,6 +32,10 @@ class Settings:
     grace_s: float = _setting("HWOTP_GRACE_S", 5.0, "On SIGTERM: seconds in-flight calls get to finish.")
     max_message_bytes: int = _setting("HWOTP_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, "Largest gRPC message a service accepts.")
     workers: int = _setting("HWOTP_WORKERS", 16, "gRPC worker threads per service.")
+    max_concurrent_rpcs: int = _setting("HWOTP_MAX_CONCURRENT_RPCS", 64, "Calls a service holds at once (running or waiting for a worker); more are RESOURCE_EXHAUSTED at once.")
+    connection_idle_s: int = _setting("HWOTP_CONNECTION_IDLE_S", 300, "A client connection without calls for this long is closed.")
+    connection_age_s: int = _setting("HWOTP_CONNECTION_AGE_S", 1800, "A client connection is closed (gracefully, its calls get 30 s more) after this long, so no peer holds one forever.")
+    health_port: int = _setting("HWOTP_HEALTH_PORT", 0, "A plaintext port serving only grpc.health.v1, for probes that cannot speak TLS (0: none).")
     log_level: str = _setting("HWOTP_LOG_LEVEL", "INFO", "Python logging level.")
 
     tls_cert: str = _setting("HWOTP_TLS_CERT", "", "PEM certificate: the service serves TLS (with HWOTP_TLS_KEY).")
@@ -56,6 +60,11 @@ class Settings:
     api_keys: str = _setting("HWOTP_API_KEYS", "", "Callers allowed to use the gateway: comma-separated name:sha256-hex-of-their-key (`python -m gateway.keys NAME` makes one). Required unless HWOTP_AUTH=off.")
     auth: str = _setting("HWOTP_AUTH", "api_key", "api_key: every gateway call must carry a registered key in x-api-key metadata; off: no caller check (local experiments only).")
     template_keys: str = _setting("HWOTP_TEMPLATE_KEYS", "", "Keys sealing templates and fingerprints in Redis (AES-256-GCM): comma-separated kid:base64-of-32-bytes (`python -m hwotp.sealing KID` makes one). Required by the verifier.")
+    subject_key: str = _setting("HWOTP_SUBJECT_KEY", "", "Key of the keyed hash that scopes every user by relying party: base64 of 32 bytes (`python -m hwotp.subjects` makes one). Required by the gateway; changing it orphans every enrolment.")
+    owner_token_ttl_s: int = _setting("HWOTP_OWNER_TOKEN_TTL_S", 300, "Life of the owner token an accepted login returns (proof for a re-enrolment, repositioning or deletion).")
+    caller_submits_per_min: int = _setting("HWOTP_CALLER_SUBMITS_PER_MIN", 6000, "SubmitChallenge calls per relying party per sliding minute, per gateway replica (bounds the decoding a caller can buy).")
+    caller_enrols_per_min: int = _setting("HWOTP_CALLER_ENROLS_PER_MIN", 600, "Enroll calls per relying party per sliding minute, per gateway replica.")
+    decode_concurrency: int = _setting("HWOTP_DECODE_CONCURRENCY", 0, "Requests whose images the gateway decodes at once (0: one per CPU it may use); others wait their turn within their budget.")
     template_key_id: str = _setting("HWOTP_TEMPLATE_KEY_ID", "", "The kid new data is sealed with (default: the first of HWOTP_TEMPLATE_KEYS); older kids still open.")
     gateway_budget_ms: int = _setting("HWOTP_GATEWAY_BUDGET_MS", 3000, "Time budget of one gateway call; downstream deadlines are what remains of it.")
     enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
@@ -68,19 +77,21 @@ class Settings:
     lockout_throttle_after: int = _setting("HWOTP_LOCKOUT_THROTTLE_AFTER", 5, "Consecutive failed submissions after which challenges are delayed.")
     lockout_delay_ms: int = _setting("HWOTP_LOCKOUT_DELAY_MS", 30000, "Delay after HWOTP_LOCKOUT_THROTTLE_AFTER failures; it grows by as much with every further failure.")
     lockout_disable_after: int = _setting("HWOTP_LOCKOUT_DISABLE_AFTER", 50, "Consecutive failures after which the handwriting factor is disabled until an administrative reset.")
-    rate_window_s: int = _setting("HWOTP_RATE_WINDOW_S", 60, "Window of the challenge issuance rate limits.")
+    rate_window_s: int = _setting("HWOTP_RATE_WINDOW_S", 60, "Sliding window of the challenge issuance rate limits.")
+    max_pending_challenges: int = _setting("HWOTP_MAX_PENDING_CHALLENGES", 3, "Unanswered challenges a user may hold; issuing one more cancels the oldest (answered: EXPIRED).")
     rate_per_user: int = _setting("HWOTP_RATE_PER_USER", 10, "Challenges issued per user per window.")
     rate_per_caller: int = _setting("HWOTP_RATE_PER_CALLER", 6000, "Challenges issued per calling relying party per window.")
     admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
     store_enrolment_images: bool = _setting("HWOTP_STORE_ENROLMENT_IMAGES", False, "Keep the enrolment images, sealed like the templates, so users can be re-enrolled after a model upgrade without writing again (gateway and verifier).")
     display_templates: bool = _setting("HWOTP_DISPLAY_TEMPLATES", False, "Keep one enrolment image per digit (sealed) and return the challenge digits' images with BeginChallenge, so users write in a consistent shape; it shows the user's handwriting to whoever holds the device (gateway and verifier).")
     replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers: SECURITY.md); above 1 turns the check off.")
-    replay_history: int = _setting("HWOTP_REPLAY_HISTORY", 200, "Earlier boxes whose fingerprints are kept per user, at most: the newest submissions (and the enrolment), each kept whole.")
+    replay_history_days: int = _setting("HWOTP_REPLAY_HISTORY_DAYS", 90, "Days the boxes of an accepted answer stay in the user's replay history (the enrolment's stay as long as the enrolment; rejected answers never join).")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
     near_miss_margin: float = _setting("HWOTP_NEAR_MISS_MARGIN", 1.0, "A writer-check rejection whose failing digits all score within this margin below the threshold (calibrated LLR units) is a near miss: step-up and an alert follow.")
     stepup_extra_digits: int = _setting("HWOTP_STEPUP_EXTRA_DIGITS", 2, "Digits added to the challenges of a user in step-up.")
     stepup_max_length: int = _setting("HWOTP_STEPUP_MAX_LENGTH", 10, "Longest challenge step-up asks for.")
     stepup_ttl_s: int = _setting("HWOTP_STEPUP_TTL_S", 86400, "How long step-up lasts without a success.")
+    stepup_decoy_rate: float = _setting("HWOTP_STEPUP_DECOY_RATE", 0.1, "Share of challenges of users not in step-up that are made as long and flagged stepped_up all the same, so that the flag does not tell an impostor their attempt came close.")
     alert_webhook_url: str = _setting("HWOTP_ALERT_WEBHOOK_URL", "", "The relying party's endpoint for near-miss alerts (JSON POST, HMAC-signed); empty: audit event only.")
     alert_webhook_secret: str = _setting("HWOTP_ALERT_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing alert bodies (X-Hwotp-Signature: sha256=<hex>).")
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "all_pass", "Writer check: all_pass (every digit passes its threshold) or fused_mean (the mean score passes).")
@@ -103,8 +114,13 @@ class Settings:
             raise ConfigError("HWOTP_LOCKOUT_THROTTLE_AFTER must be between 1 and HWOTP_LOCKOUT_DISABLE_AFTER")
         if min(self.lockout_delay_ms, self.rate_window_s, self.rate_per_user, self.rate_per_caller) < 1:
             raise ConfigError("lockout delay and rate limits must be positive")
-        if self.replay_threshold <= 0 or self.replay_history < 1:
-            raise ConfigError("HWOTP_REPLAY_THRESHOLD must be positive and HWOTP_REPLAY_HISTORY at least 1")
+        if self.replay_threshold <= 0 or self.replay_history_days < 1:
+            raise ConfigError("HWOTP_REPLAY_THRESHOLD must be positive and HWOTP_REPLAY_HISTORY_DAYS at least 1")
+        if min(self.max_concurrent_rpcs, self.connection_idle_s, self.connection_age_s, self.owner_token_ttl_s,
+               self.caller_submits_per_min, self.caller_enrols_per_min, self.max_pending_challenges) < 1:
+            raise ConfigError("connection limits, owner token life, caller rates and pending challenges must be positive")
+        if not 0 <= self.stepup_decoy_rate <= 1 or self.decode_concurrency < 0:
+            raise ConfigError("HWOTP_STEPUP_DECOY_RATE must be 0-1 and HWOTP_DECODE_CONCURRENCY not negative")
         if not 4 <= self.stepup_max_length <= 10 or self.stepup_extra_digits < 0 or self.near_miss_margin < 0:
             raise ConfigError("HWOTP_STEPUP_MAX_LENGTH must be 4-10; step-up digits and near-miss margin not negative")
         if self.alert_webhook_url and not self.alert_webhook_secret:

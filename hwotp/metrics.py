@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5, 5.0)
 
@@ -29,6 +29,13 @@ class Metrics:
         self.batch_size = Histogram(
             "hwotp_inference_batch_size", "Digits per model inference.", ["model"],
             registry=self.registry, buckets=(1, 2, 4, 6, 8, 10, 16, 32, 64, 128))
+
+        self.redis_memory_used = Gauge(
+            "hwotp_redis_memory_used_bytes", "Memory Redis uses (as the challenge service last read it).",
+            registry=self.registry)
+        self.redis_memory_max = Gauge(
+            "hwotp_redis_maxmemory_bytes", "Redis maxmemory (0: unbounded); writes are refused beyond it.",
+            registry=self.registry)
 
     def serve(self, host: str, port: int) -> int:
         """Expose /metrics over HTTP; returns the bound port (port 0 picks a free one)."""

@@ -18,6 +18,8 @@ from hwotp.errors import InvalidInput
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 4096
 MIN_SIDE = 8
+# What decoding may cost: a box of a touchscreen or a scan needs far fewer pixels.
+MAX_PIXELS = 2048 * 1024
 ACCEPTED_FORMATS = ("PNG", "JPEG")
 
 _FIELD = 28
@@ -53,6 +55,8 @@ def decode_box(data: bytes) -> np.ndarray:
         raise InvalidImage(f"image is {width}x{height}; the largest side allowed is {MAX_SIDE}")
     if min(width, height) < MIN_SIDE:
         raise InvalidImage(f"image is {width}x{height}; the smallest side allowed is {MIN_SIDE}")
+    if width * height > MAX_PIXELS:
+        raise InvalidImage(f"image is {width}x{height} = {width * height} pixels; at most {MAX_PIXELS}")
     try:
         image.load()
         ImageOps.exif_transpose(image, in_place=True)

@@ -11,6 +11,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from hwotp.config import Settings
+from hwotp.metrics import Metrics
 
 _TIMEOUTS = dict(socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 1))
 
@@ -24,12 +25,20 @@ def connect(settings: Settings) -> redis.Redis:
         host, _, port = item.strip().rpartition(":")
         sentinels.append((host, int(port)))
     db = int(url.path.lstrip("/") or 0)
-    sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 0.5}, **_TIMEOUTS)
+    # Sentinels ask for the same password as Redis itself.
+    sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 0.5, "password": url.password}, **_TIMEOUTS)
     return sentinel.master_for(settings.redis_master_name, password=url.password, db=db)
 
 
-def is_up(client: redis.Redis) -> bool:
+def is_up(client: redis.Redis, metrics: Metrics | None = None) -> bool:
+    """Readiness; with metrics, also how full Redis is (it runs with maxmemory and
+    noeviction: full, it refuses writes rather than drop enrolments)."""
     try:
-        return bool(client.ping())
+        if metrics is None:
+            return bool(client.ping())
+        memory = client.info("memory")
+        metrics.redis_memory_used.set(memory["used_memory"])
+        metrics.redis_memory_max.set(memory["maxmemory"])
+        return True
     except redis.exceptions.RedisError:
         return False

@@ -28,15 +28,20 @@ def order(scheme: str, length: int) -> list[int]:
         if sorted(positions) != list(range(len(positions))) or not 4 <= len(positions) <= 10:
             raise InvalidInput(f"repositioning scheme {scheme!r} is not a permutation of 0..n-1 with n 4-10")
         if len(positions) != length:
-            raise FailedPrecondition(f"the secret repositioning fits {len(positions)}-digit challenges, not {length}")
+            # no lengths named: the message must not reveal the scheme to a caller
+            raise FailedPrecondition("the user's secret repositioning does not fit this challenge's length")
         return positions
     raise InvalidInput(f"unknown repositioning scheme {scheme!r}: reverse, rotate:K (1-9), swap-pairs or perm:i0,i1,...")
 
 
+def fixed_length(scheme: str) -> int:
+    """The only challenge length a scheme fits (a perm), 0 when it fits any."""
+    return len(scheme.partition(":")[2].split(",")) if scheme.startswith("perm:") else 0
+
+
 def validate(scheme: str) -> str:
     """A scheme as stored: checked now, so that a bad one is refused when set."""
-    length = len(scheme.partition(":")[2].split(",")) if scheme.startswith("perm:") else 6
-    order(scheme, length)
+    order(scheme, fixed_length(scheme) or 6)
     return scheme
 
 

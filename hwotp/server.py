@@ -40,6 +40,8 @@ _STATUS_OF = (
     (redis.exceptions.ConnectionError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.TimeoutError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.BusyLoadingError, grpc.StatusCode.UNAVAILABLE),
+    # maxmemory reached (noeviction): refused writes, nothing evicted; the alert fires
+    (redis.exceptions.OutOfMemoryError, grpc.StatusCode.UNAVAILABLE),
 )
 
 
@@ -129,10 +131,18 @@ class Service:
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix=name),
             # The metrics interceptor first: it also times and counts refused calls.
             interceptors=[ServiceInterceptor(metrics), *interceptors],
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                     # no peer holds a connection, or a stream, for ever
+                     ("grpc.max_connection_idle_ms", settings.connection_idle_s * 1000),
+                     ("grpc.max_connection_age_ms", settings.connection_age_s * 1000),
+                     ("grpc.max_connection_age_grace_ms", 30_000),
+                     ("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000)],
+            # beyond this, calls are RESOURCE_EXHAUSTED at once instead of queueing for a worker
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.probe_server = self._probe_server(settings) if settings.health_port else None
         for registration in registrations:
             registration.add(registration.servicer, self.server)
         self.names = [r.name for r in registrations]
@@ -146,6 +156,15 @@ class Service:
             raise RuntimeError(f"{name}: cannot bind {settings.host}:{port}")
         self.metrics_port = metrics.serve(settings.host, metrics_port)
         self._stopping = threading.Event()
+
+    def _probe_server(self, settings: Settings) -> grpc.Server:
+        """Health alone, in plaintext, for probes that cannot speak TLS (Kubernetes' gRPC
+        probes): it tells nothing but SERVING or not."""
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{self.name}-probe"))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        if server.add_insecure_port(f"{settings.host}:{settings.health_port}") == 0:
+            raise RuntimeError(f"{self.name}: cannot bind the health port {settings.health_port}")
+        return server
 
     def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -168,10 +187,14 @@ class Service:
         self._stopping.set()
         log.info("%s: draining for up to %.1f s", self.name, self.settings.grace_s)
         self.health.enter_graceful_shutdown()
+        if self.probe_server:
+            self.probe_server.stop(self.settings.grace_s)
         self.server.stop(self.settings.grace_s)
 
     def run(self) -> None:
         self.server.start()
+        if self.probe_server:
+            self.probe_server.start()
         # Kubernetes' liveness probe asks for "liveness": SERVING while the process
         # works, whatever its dependencies do (a Redis outage must not restart pods).
         self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)

@@ -5,6 +5,8 @@ Both writers are test writers of models/split.json: the models never saw them.
 
 from __future__ import annotations
 
+import secrets
+
 import numpy as np
 
 from hwotp.v1 import gateway_pb2
@@ -41,9 +43,11 @@ def run(gateway_address: str, api_key: str, data_dir=None) -> None:
     rng = np.random.default_rng()
     with gateway_channel(gateway_address, api_key) as channel:
         stub = gateway_stub(channel)
-        enrolled = stub.Enroll(user.enrolment("demo-user"), timeout=30)
-        print(f"enrolled demo-user: {enrolled.samples_enrolled} samples, verifier {enrolled.model_version}")
+        # a new demo user each run: re-enrolling an enrolled user needs the owner's proof
+        user_id = f"demo-user-{secrets.token_hex(3)}"
+        enrolled = stub.Enroll(user.enrolment(user_id), timeout=30)
+        print(f"enrolled {user_id}: {enrolled.samples_enrolled} samples, verifier {enrolled.model_version}")
         for who, writer in (("genuine user", user), ("impostor (right digits, another hand)", impostor)):
-            digits, answer = login(stub, "demo-user", writer, rng)
+            digits, answer = login(stub, user_id, writer, rng)
             print(f"{who}: challenge {digits} -> {gateway_pb2.Decision.Name(answer.decision)} "
                   f"({gateway_pb2.Reason.Name(answer.reason)})", flush=True)

@@ -29,10 +29,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """appendfsync everysec: at most one second of writes lost on a crash (production: see README)."""
+    """appendfsync everysec: at most one second of writes lost on a crash (production: see README).
+    Bounded memory, and full means writes are refused, never that enrolments are evicted."""
 
-    def __init__(self, directory: Path, port: int = 0, fsync: str = "everysec"):
+    def __init__(self, directory: Path, port: int = 0, fsync: str = "everysec", maxmemory: str = "512mb"):
         self.directory, self.port, self.fsync = Path(directory), port or free_port(), fsync
+        self.maxmemory = maxmemory
         self.process: subprocess.Popen | None = None
 
     @property
@@ -42,7 +44,8 @@ class RedisServer:
     def start(self, detach: bool = False, timeout: float = 10.0) -> "RedisServer":
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                   "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "", "--protected-mode", "yes"]
+                   "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "", "--protected-mode", "yes",
+                   "--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"]
         log = open(self.directory / "redis.log", "ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

@@ -25,6 +25,7 @@ from gateway.auth import key_hash
 from hwotp import tls
 from hwotp.affinity import cpu_list, spread
 from hwotp.sealing import new_key_entry
+from hwotp.subjects import new_key as new_subject_key
 from local.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,20 +107,22 @@ class Stack:
         # (HWOTP_CPUS set, even empty). redis-server and clients stay free to run anywhere.
         self.cpus = {} if "HWOTP_CPUS" in self.env else spread(PINNING_ORDER, sorted(os.sched_getaffinity(0)))
 
-    def _template_key(self) -> None:
-        """A key sealing this stack's templates, kept beside its Redis data so that
-        enrolments persisted by AOF stay readable across restarts."""
-        if self.env.get("HWOTP_TEMPLATE_KEYS"):
-            return
-        key_file = self.workdir / "template.key"
-        if not key_file.exists():
-            key_file.touch(mode=0o600)
-            key_file.write_text(new_key_entry("local"))
-        self.env["HWOTP_TEMPLATE_KEYS"] = key_file.read_text().strip()
+    def _keys(self) -> None:
+        """Keys sealing this stack's templates and scoping its users, kept beside its Redis
+        data so that enrolments persisted by AOF stay readable across restarts."""
+        for variable, name, make in (("HWOTP_TEMPLATE_KEYS", "template.key", lambda: new_key_entry("local")),
+                                     ("HWOTP_SUBJECT_KEY", "subject.key", new_subject_key)):
+            if self.env.get(variable):
+                continue
+            key_file = self.workdir / name
+            if not key_file.exists():
+                key_file.touch(mode=0o600)
+                key_file.write_text(make())
+            self.env[variable] = key_file.read_text().strip()
 
     def start(self, timeout: float = 60.0) -> "Stack":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._template_key()
+        self._keys()
         try:
             if not self.env.get("HWOTP_REDIS_URL"):
                 self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)

@@ -9,6 +9,7 @@ import pytest
 
 from hwotp import scoring
 from hwotp.models import ModelBundle
+from hwotp.subjects import Subjects, parse_key
 from gateway.auth import METADATA_KEY
 from hwotp.v1 import gateway_pb2
 from local.client import gateway_channel, gateway_stub
@@ -75,11 +76,15 @@ def writers(bundle, test_digits) -> tuple[Writer, Writer]:
 # writer's few samples per digit (a real writer never writes a box twice):
 # lockout, rate limits and replay detection are tested on stacks of their own.
 RELAXED = {"HWOTP_RATE_PER_USER": "1000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "1000000",
-           "HWOTP_LOCKOUT_DISABLE_AFTER": "1000000", "HWOTP_REPLAY_THRESHOLD": "2"}
+           "HWOTP_LOCKOUT_DISABLE_AFTER": "1000000", "HWOTP_REPLAY_THRESHOLD": "2",
+           "HWOTP_MAX_PENDING_CHALLENGES": "1000000", "HWOTP_CALLER_SUBMITS_PER_MIN": "1000000",
+           "HWOTP_CALLER_ENROLS_PER_MIN": "1000000"}
+# Tests assert challenge lengths: no decoy step-ups (tested on a stack of their own).
+EXACT = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_STEPUP_DECOY_RATE": "0"}
 
 
 def start_stack(tmp: Path, relaxed: bool = True, **env: str) -> Stack:
-    return Stack(tmp, env={"HWOTP_LOG_LEVEL": "WARNING", **(RELAXED if relaxed else {}), **env}).start()
+    return Stack(tmp, env={**EXACT, **(RELAXED if relaxed else {}), **env}).start()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +98,16 @@ def stack(tmp_path_factory):
 def gateway(stack):
     with gateway_channel(stack.gateway, stack.api_key) as channel:
         yield gateway_stub(channel)
+
+
+def subject_of(stack, user: str, caller: str = "local") -> str:
+    """Who `user` of `caller` is below the gateway (hwotp.subjects)."""
+    return Subjects(parse_key(stack.env["HWOTP_SUBJECT_KEY"])).of(caller, user)
+
+
+def key_of(subject: str, kind: str) -> str:
+    """The Redis key of one kind of a subject's state."""
+    return f"hwotp:{{{subject}}}:{kind}"
 
 
 def key_metadata(stack) -> tuple:

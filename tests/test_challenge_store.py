@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from local.redis_server import RedisServer
-from services.challenge.store import ChallengeStore, random_digits
+from services.challenge.store import MARKER_GRACE_MS, ChallengeStore, Limits, Refused, random_digits
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_digits_are_distinct_and_cover_every_digit():
 
 def test_challenge_lives_as_long_as_its_time_limit(client):
     issued = ChallengeStore(client).create("u1", 6, 60)
-    ttl_ms = client.pttl(f"hwotp:ch:{issued.challenge_id}")
+    ttl_ms = client.pttl(f"hwotp:{{u1}}:ch:{issued.challenge_id}")
     assert 58_000 < ttl_ms <= 60_000
     assert abs(issued.expires_at_ms - (time.time() * 1000 + 60_000)) < 2000
 
@@ -56,7 +56,7 @@ def test_unknown_and_expired(client):
     store = ChallengeStore(client)
     assert store.claim("no-such-challenge", "u1").status == "unknown"
     issued = store.create("u1", 4, 1)
-    client.pexpire(f"hwotp:ch:{issued.challenge_id}", 1)  # let the time limit pass now
+    client.pexpire(f"hwotp:{{u1}}:ch:{issued.challenge_id}", 1)  # let the time limit pass now
     time.sleep(0.01)
     assert store.claim(issued.challenge_id, "u1").status == "expired"
 
@@ -70,3 +70,86 @@ def test_concurrent_claims_exactly_one_wins(client):
         with ThreadPoolExecutor(8) as pool:
             results = Counter(pool.map(lambda _: store.claim(issued.challenge_id, user).status, range(8)))
         assert results == Counter({"claimed": 1, "used": 7})
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_700_000_040_000  # 40 s into a minute
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_a_marker_outlives_its_challenge_by_minutes_not_a_day(client):
+    issued = ChallengeStore(client).create("u-marker", 6, 60)
+    assert 0 < client.pttl(f"hwotp:{{u-marker}}:chm:{issued.challenge_id}") <= 60_000 + MARKER_GRACE_MS
+
+
+def test_issuance_windows_slide(client):
+    """10 per minute means 10 in any 60 s, also across a minute's boundary."""
+    clock = Clock()
+    store = ChallengeStore(client, Limits(per_user=10, max_pending=100), clock)
+    for _ in range(10):
+        assert not isinstance(store.create("u-slide", 6, 60), Refused)
+    clock.now += 25_000  # a fixed window would start afresh here
+    refused = store.create("u-slide", 6, 60)
+    assert isinstance(refused, Refused) and refused.reason == "rate" and refused.retry_after_ms == 35_000
+    clock.now += 35_000
+    assert not isinstance(store.create("u-slide", 6, 60), Refused)
+
+
+def test_pending_challenges_are_capped_the_oldest_gives_way(client):
+    store = ChallengeStore(client, Limits(max_pending=3))
+    issued = [store.create("u-pending", 6, 60) for _ in range(5)]
+    assert client.llen("hwotp:{u-pending}:pending") == 3
+    assert [store.claim(i.challenge_id, "u-pending").status for i in issued] == \
+        ["expired", "expired", "claimed", "claimed", "claimed"]
+
+
+def test_a_claim_with_the_wrong_box_count_neither_consumes_nor_counts(client):
+    store = ChallengeStore(client)
+    issued = store.create("u-count", 6, 60)
+    wrong = store.claim(issued.challenge_id, "u-count", boxes=5)
+    assert (wrong.status, wrong.length) == ("wrong_length", 6)
+    assert store.lockout("u-count").failures == 0
+    assert store.claim(issued.challenge_id, "u-count", boxes=6).status == "claimed"
+
+
+def test_the_throttle_holds_when_challenges_are_answered(client):
+    """Challenges issued before the failures cannot outrun the throttle."""
+    store = ChallengeStore(client, Limits(throttle_after=3, delay_ms=30_000, max_pending=10))
+    issued = [store.create("u-burst", 6, 60) for _ in range(6)]
+    statuses = [store.claim(i.challenge_id, "u-burst").status for i in issued]
+    assert statuses == ["claimed"] * 3 + ["throttled"] * 3
+    assert store.lockout("u-burst").failures == 3
+    held = store.claim(issued[3].challenge_id, "u-burst")
+    assert 29_000 <= held.retry_after_ms <= 30_000
+
+
+def test_owner_tokens_are_single_use_and_bound_to_their_subject(client):
+    store = ChallengeStore(client)
+    token = store.succeed("u-owner", stepped_up=False)
+    assert not store.redeem("u-other", token)
+    assert store.redeem("u-owner", token)
+    assert not store.redeem("u-owner", token)
+    assert not store.redeem("u-owner", "")
+
+
+def test_forgive_takes_back_one_failure_and_the_disabling_it_caused(client):
+    store = ChallengeStore(client, Limits(throttle_after=100, disable_after=2))
+    for _ in range(2):
+        assert store.claim(store.create("u-forgive", 6, 60).challenge_id, "u-forgive").status == "claimed"
+    assert store.lockout("u-forgive").disabled
+    assert store.forgive("u-forgive") == store.lockout("u-forgive")
+    assert (store.lockout("u-forgive").failures, store.lockout("u-forgive").disabled) == (1, False)
+
+
+def test_forget_removes_the_subjects_state(client):
+    store = ChallengeStore(client)
+    issued = store.create("u-forget", 6, 60)
+    store.claim(store.create("u-forget", 6, 60).challenge_id, "u-forget")
+    store.step_up("u-forget")
+    assert store.forget("u-forget") >= 4
+    left = {key.decode().split(":")[2] for key in client.scan_iter("hwotp:{u-forget}:*")}
+    assert left == {"chm"}  # markers expire on their own
+    assert store.claim(issued.challenge_id, "u-forget").status == "expired"

@@ -18,8 +18,9 @@ from tests.conftest import begin, key_metadata
 pytestmark = pytest.mark.integration
 REQUESTS = 2400
 # gRPC itself answers RESOURCE_EXHAUSTED for a message over the server's limit,
-# before any hwotp code runs; FAILED_PRECONDITION is "not enrolled".
-ALLOWED = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"}
+# before any hwotp code runs; FAILED_PRECONDITION is "not enrolled"; PERMISSION_DENIED
+# is a change to an enrolled user without the owner's proof.
+ALLOWED = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "PERMISSION_DENIED"}
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:

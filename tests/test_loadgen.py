@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 from itertools import islice
 
@@ -82,6 +83,6 @@ def test_a_refused_enrolment_stops_the_run_with_its_reason(stack, tmp_path):
     run = _loadgen("--target", stack.gateway, "--api-key", "not-a-registered-key", "--users", "2", "--count", "1",
                    "--out", str(tmp_path))
     assert run.returncode == 1
-    assert f"enrolling loadtest-user-0 at {stack.gateway} failed: UNAUTHENTICATED" in run.stderr
+    assert re.search(rf"enrolling loadtest-[0-9a-f]{{6}}-user-0 at {stack.gateway} failed: UNAUTHENTICATED", run.stderr)
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "result.json").exists()

@@ -65,7 +65,7 @@ def test_make_run_shows_an_accepted_and_a_rejected_login_then_stops_on_ctrl_c(tm
         text = _wait_serving(process, out)
     finally:
         code = _ctrl_c(process)
-    assert re.search(r"enrolled demo-user: \d+ samples", text)
+    assert re.search(r"enrolled demo-user-[0-9a-f]{6}: \d+ samples", text)
     assert re.search(r"genuine user: challenge \d{6} -> ACCEPT", text)
     assert re.search(r"impostor \(right digits, another hand\): challenge \d{6} -> REJECT \(WRITER_MISMATCH\)", text)
     assert code == 0

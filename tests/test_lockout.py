@@ -156,7 +156,8 @@ def test_reset_needs_an_admin_caller(strict_stack):
 
 @pytest.mark.integration
 def test_concurrent_failures_through_several_gateways_all_count(strict_stack, writers):
-    running = strict_stack(HWOTP_LOCKOUT_THROTTLE_AFTER="1000", HWOTP_LOCKOUT_DISABLE_AFTER="1000")
+    running = strict_stack(HWOTP_LOCKOUT_THROTTLE_AFTER="1000", HWOTP_LOCKOUT_DISABLE_AFTER="1000",
+                           HWOTP_MAX_PENDING_CHALLENGES="24")
     replicas = [running.gateway] + [running.start_service(f"gateway-{i}", "gateway", role="gateway").address
                                     for i in (2, 3)]
     channels = [gateway_channel(address, running.api_key) for address in replicas]

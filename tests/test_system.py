@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -30,7 +29,8 @@ from local.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
 from local.handwriting import png_of
 from local.stack import PINNING_ORDER
-from tests.conftest import begin, key_metadata, start_stack, submit
+from services.verifier import display
+from tests.conftest import begin, key_metadata, key_of, start_stack, subject_of, submit
 from tests.test_replay import reencoded
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ def test_templates_of_another_model_version_need_reenrolment(gateway, stack, wri
     gateway.Enroll(writers[0].enrolment(user), timeout=30)
     client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
     # as if the verifier had been upgraded since this user enrolled
-    client.hset("hwotp:tpl:" + hashlib.sha256(user.encode()).hexdigest(), "model_version", "verifier-old")
+    client.hset(key_of(subject_of(stack, user), "tpl"), "model_version", "verifier-old")
     with pytest.raises(grpc.RpcError) as error:
         begin(gateway, user)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -121,8 +121,8 @@ def test_templates_of_another_model_version_need_reenrolment(gateway, stack, wri
 
 def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
     client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
-    user = hashlib.sha256(enrolled.encode()).hexdigest()
-    stored = client.hgetall(f"hwotp:tpl:{user}")
+    user = subject_of(stack, enrolled)
+    stored = client.hgetall(key_of(user, "tpl"))
     assert set(stored) == {b"model_version", b"dim", b"vectors", b"samples"}
     sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
     vectors = np.frombuffer(sealer.open(stored[b"vectors"], f"tpl:{user}".encode()), dtype="<f4").reshape(10, 128)
@@ -132,10 +132,9 @@ def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
         Sealer.from_settings(new_key_entry("local"), "").open(stored[b"vectors"], f"tpl:{user}".encode())
     with pytest.raises(SealError):
         sealer.open(stored[b"vectors"], b"tpl:someone-else")
-    # one sealed entry per submission (and the enrolment), at most 200 boxes in all
-    entries = [sealer.open(blob, f"fp:{user}".encode()) for blob in client.lrange(f"hwotp:fp:{user}", 0, -1)]
-    assert entries and all(len(entry) % 1024 == 0 for entry in entries)
-    assert 4 <= sum(map(len, entries)) // 1024 <= 200
+    # the enrolment's fingerprints: one sealed entry of one per sample
+    (entry,) = [sealer.open(blob, f"fpe:{user}".encode()) for blob in client.lrange(key_of(user, "fpe"), 0, -1)]
+    assert len(entry) == 1024 * int(stored[b"samples"])
 
 
 def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everything(gateway, stack, writers):
@@ -145,14 +144,17 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
     request.samples[0].handwriting.strokes.append(stroke)
     gateway.Enroll(request, timeout=30)
     client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
-    user = hashlib.sha256(b"kim").hexdigest()
+    user = subject_of(stack, "kim")
     sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
-    kept = [sealer.open(blob, f"trj:{user}".encode()) for blob in client.lrange(f"hwotp:trj:{user}", 0, -1)]
+    kept = [sealer.open(blob, f"trj:{user}".encode()) for blob in client.lrange(key_of(user, "trj"), 0, -1)]
     assert len(kept) == len(request.samples) and all(entry[1:] == b"" for entry in kept[1:])
     assert kept[0][0] == request.samples[0].digit
     assert handwriting_pb2.Handwriting.FromString(kept[0][1:]).strokes[0] == stroke
-    assert gateway.DeleteEnrollment(gateway_pb2.DeleteEnrollmentRequest(user_id="kim"), timeout=5).deleted
-    assert not list(client.scan_iter(f"hwotp:*:{user}"))
+    challenge = begin(gateway, "kim")
+    accepted = submit(gateway, "kim", challenge, writers[0].write(challenge.digits, rng))
+    proof = gateway_pb2.OwnerProof(owner_token=accepted.owner_token)
+    assert gateway.DeleteEnrollment(gateway_pb2.DeleteEnrollmentRequest(user_id="kim", proof=proof), timeout=5).deleted
+    assert not [key for key in client.scan_iter(key_of(user, "*")) if b":chm:" not in key]  # markers expire
     with pytest.raises(grpc.RpcError, match="not enrolled"):
         begin(gateway, "kim")
 
@@ -170,9 +172,10 @@ def test_display_templates_only_when_enabled(own_stack, gateway, enrolled, write
         assert len(challenge.display_templates) == len(challenge.digits)
         for digit, image in zip(challenge.digits, challenge.display_templates):
             own = [s.handwriting.image for s in request.samples if s.digit == int(digit)]
-            assert image in own  # the user's own writing of that digit
+            assert image not in own  # never the enrolled sample itself ...
+            assert image in [display.render(sample) for sample in own]  # ... but the user's own writing of it
             if digit == "3":
-                assert image == request.samples[threes[1]].handwriting.image
+                assert image == display.render(request.samples[threes[1]].handwriting.image)
     bad = writers[0].enrolment("mia")
     bad.display_samples.extend(threes[:2])  # two templates of one digit
     with pytest.raises(grpc.RpcError) as error:
@@ -188,7 +191,8 @@ def test_image_challenges_only_when_asked(gateway, stack, enrolled, writers):
     image = Image.open(io.BytesIO(pictured.digits_image))
     assert image.format == "PNG" and image.size == (64 * 6, 96)
     # the digits exist only server-side; a user who reads the image answers as usual
-    record = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(f"hwotp:ch:{pictured.challenge_id}")
+    record = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(
+        key_of(subject_of(stack, enrolled), f"ch:{pictured.challenge_id}"))
     digits = json.loads(record)["digits"]
     again = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=enrolled, as_image=True), timeout=10)
     assert again.digits_image != pictured.digits_image
@@ -201,15 +205,23 @@ def test_secret_repositioning_accepts_only_the_secret_order(gateway, stack, writ
 
     gateway.Enroll(writers[0].enrolment("lena"), timeout=30)
 
+    tokens = []  # the owner tokens of accepted logins: proof for changing the scheme
+
     def login(order) -> int:
         challenge = begin(gateway, "lena")
-        return submit(gateway, "lena", challenge, writers[0].write(order(challenge.digits), rng)).reason
+        answer = submit(gateway, "lena", challenge, writers[0].write(order(challenge.digits), rng))
+        tokens.append(answer.owner_token)
+        return answer.reason
 
     def as_shown(digits):
         return digits
 
     def set_scheme(scheme):
-        return gateway.SetRepositioning(gateway_pb2.SetRepositioningRequest(user_id="lena", scheme=scheme), timeout=5)
+        proof = gateway_pb2.OwnerProof(owner_token=tokens[-1])
+        return gateway.SetRepositioning(gateway_pb2.SetRepositioningRequest(user_id="lena", scheme=scheme, proof=proof),
+                                        timeout=5)
+
+    assert login(as_shown) == gateway_pb2.ACCEPTED
 
     assert set_scheme("reverse").active
     assert login(as_shown) == gateway_pb2.WRONG_DIGITS
@@ -217,7 +229,7 @@ def test_secret_repositioning_accepts_only_the_secret_order(gateway, stack, writ
     assert set_scheme("rotate:2").active  # the scheme can be changed
     assert login(lambda d: apply("reverse", d)) == gateway_pb2.WRONG_DIGITS
     assert login(lambda d: apply("rotate:2", d)) == gateway_pb2.ACCEPTED
-    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(f"hwotp:rep:{hashlib.sha256(b'lena').hexdigest()}")
+    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(key_of(subject_of(stack, "lena"), "rep"))
     assert stored and b"rotate" not in stored  # sealed like the templates
     assert not set_scheme("").active
     assert login(as_shown) == gateway_pb2.ACCEPTED
@@ -290,7 +302,7 @@ def test_audit_trail_has_events_with_scores_but_no_digits_or_keys(gateway, stack
 
 def test_responses_carry_no_scores():
     fields = {f.name for f in gateway_pb2.SubmitChallengeResponse.DESCRIPTOR.fields}
-    assert fields == {"decision", "reason"}
+    assert fields == {"decision", "reason", "owner_token"}
 
 
 def test_every_service_has_health_and_reflection(stack):
@@ -382,8 +394,8 @@ def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers)
     running = own_stack(HWOTP_STORE_ENROLMENT_IMAGES="true")
     request = writers[0].enrolment("jo")
     _stub(running).Enroll(request, timeout=30)
-    user = hashlib.sha256(b"jo").hexdigest()
-    kept = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"]).lrange(f"hwotp:img:{user}", 0, -1)
+    user = subject_of(running, "jo")
+    kept = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"]).lrange(key_of(user, "img"), 0, -1)
     sealer = Sealer.from_settings(running.env["HWOTP_TEMPLATE_KEYS"], "")
     opened = [sealer.open(blob, f"img:{user}".encode()) for blob in kept]
     assert opened == [bytes([s.digit]) + s.handwriting.image for s in request.samples]
@@ -391,10 +403,10 @@ def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers)
     # after a model upgrade (simulated: the templates claim an old model) the user is
     # re-enrolled from the kept images, without writing again
     client = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
-    client.hset(f"hwotp:tpl:{user}", "model_version", "verifier-old")
+    client.hset(key_of(user, "tpl"), "model_version", "verifier-old")
     with pytest.raises(grpc.RpcError, match="re-enrolment required"):
         begin(_stub(running), "jo")
-    result = subprocess.run([sys.executable, "-m", "services.verifier.reenrol", "jo", "nobody"], env=running.env,
+    result = subprocess.run([sys.executable, "-m", "services.verifier.reenrol", "local", "jo", "nobody"], env=running.env,
                             capture_output=True, text=True, timeout=120)
     assert "jo: re-enrolled from 30 kept images" in result.stdout and "nobody: no kept" in result.stdout
     challenge = begin(_stub(running), "jo")
@@ -402,7 +414,7 @@ def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers)
     assert answer.decision == gateway_pb2.ACCEPT
     # by default nothing of the kind is stored
     default = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
-    assert not list(default.scan_iter("hwotp:img:*"))
+    assert not list(default.scan_iter("hwotp:*:img"))
 
 
 def test_late_answer_is_expired(own_stack, writers):

@@ -1,18 +1,19 @@
-"""Replay-fingerprint history in a real redis-server: one sealed entry per submission,
-trimmed to the newest entries holding at most `history` boxes."""
+"""Replay-fingerprint history in a real redis-server: the enrolment's boxes for as long as the
+enrolment, accepted answers' boxes for the history's horizon, rejected answers' never."""
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pytest
 import redis
 
+from hwotp.errors import FailedPrecondition
 from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, new_key_entry
 from local.redis_server import RedisServer
 from services.verifier.templates import Templates, TemplateStore
+
+DAY_MS = 86_400_000
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,14 @@ def client(tmp_path_factory):
     server.stop()
 
 
+class Clock:
+    def __init__(self):
+        self.now = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
 def boxes(first: int, count: int) -> np.ndarray:
     """Fingerprints whose first byte numbers them, to see which ones were kept."""
     prints = np.zeros((count, FINGERPRINT_BYTES), dtype=np.int8)
@@ -29,26 +38,56 @@ def boxes(first: int, count: int) -> np.ndarray:
     return prints
 
 
-def enrol(store: TemplateStore, user: str, count: int) -> None:
-    store.save(user, Templates("v1", np.ones((10, 4), dtype=np.float32), count), boxes(0, count))
+def store_and_clock(client, days: int = 90) -> tuple[TemplateStore, Clock]:
+    clock = Clock()
+    return TemplateStore(client, Sealer.from_settings(new_key_entry("k"), "k"), days, clock), clock
 
 
-def test_history_keeps_the_newest_submissions_within_the_box_limit(client):
-    store = TemplateStore(client, Sealer.from_settings(new_key_entry("k"), "k"), history=20)
-    enrol(store, "trim", 12)
-    _, seen, _ = store.load_and_remember("trim", boxes(30, 6))
-    assert seen[:, 0].tolist() == list(range(12))  # the enrolment, before this submission joined
-    _, seen, _ = store.load_and_remember("trim", boxes(60, 6))
-    # 12 + 6 = 18 boxes fit in 20; adding 6 more drops the enrolment's entry whole
-    assert seen[:, 0].tolist() == list(range(12)) + list(range(30, 36))
-    _, seen, _ = store.load_and_remember("trim", np.zeros((0, FINGERPRINT_BYTES), dtype=np.int8))
-    assert seen[:, 0].tolist() == list(range(30, 36)) + list(range(60, 66))
-    assert client.llen(f"hwotp:fp:{hashlib.sha256(b'trim').hexdigest()}") == 2  # one entry per submission
+def enrol(store: TemplateStore, subject: str, count: int, replace: bool = False) -> None:
+    store.save(subject, Templates("v1", np.ones((10, 4), dtype=np.float32), count), boxes(0, count), replace=replace)
 
 
-def test_a_submission_larger_than_the_limit_is_still_remembered(client):
-    store = TemplateStore(client, Sealer.from_settings(new_key_entry("k"), "k"), history=4)
-    enrol(store, "big", 30)
-    store.load_and_remember("big", boxes(30, 6))
-    _, seen, _ = store.load_and_remember("big", boxes(60, 1))
-    assert seen[:, 0].tolist() == list(range(30, 36))
+def seen(store: TemplateStore, subject: str) -> list[int]:
+    return store.load_for_verification(subject)[1][:, 0].tolist()
+
+
+def test_only_remembered_answers_join_and_the_enrolment_always_stays(client):
+    store, _ = store_and_clock(client)
+    enrol(store, "s1", 12)
+    assert seen(store, "s1") == list(range(12))
+    seen(store, "s1")  # a verification alone adds nothing: rejected answers never join
+    assert seen(store, "s1") == list(range(12))
+    for first in range(30, 30 + 40 * 10, 10):  # many accepted answers push nothing out
+        assert store.remember("s1", boxes(first, 6))
+    history = seen(store, "s1")
+    assert history[:12] == list(range(12)) and len(history) == 12 + 40 * 6
+
+
+def test_accepted_answers_age_out_after_the_horizon(client):
+    store, clock = store_and_clock(client, days=2)
+    enrol(store, "s2", 3)
+    store.remember("s2", boxes(30, 6))
+    clock.now += DAY_MS
+    store.remember("s2", boxes(60, 6))
+    assert seen(store, "s2") == list(range(3)) + list(range(30, 36)) + list(range(60, 66))
+    clock.now += DAY_MS + 1
+    assert seen(store, "s2") == list(range(3)) + list(range(60, 66))
+
+
+def test_an_unenrolled_subject_remembers_nothing(client):
+    store, _ = store_and_clock(client)
+    assert not store.remember("nobody", boxes(0, 6))
+    assert not client.exists("hwotp:{nobody}:fpa")
+
+
+def test_an_enrolled_subject_is_replaced_only_when_asked(client):
+    store, _ = store_and_clock(client)
+    enrol(store, "s3", 3)
+    store.remember("s3", boxes(30, 6))
+    with pytest.raises(FailedPrecondition, match="already enrolled"):
+        enrol(store, "s3", 5)
+    assert store.load("s3").samples == 3
+    enrol(store, "s3", 5, replace=True)
+    # a re-enrolment replaces the enrolment's boxes; accepted answers stay in the history
+    assert store.load("s3").samples == 5 and seen(store, "s3") == list(range(5)) + list(range(30, 36))
+    assert store.delete("s3") and not client.keys("hwotp:{s3}:*")

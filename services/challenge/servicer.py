@@ -15,13 +15,15 @@ _STATUS = {
     "expired": challenge_pb2.CLAIM_STATUS_EXPIRED,
     "used": challenge_pb2.CLAIM_STATUS_ALREADY_USED,
     "locked": challenge_pb2.CLAIM_STATUS_LOCKED,
+    "throttled": challenge_pb2.CLAIM_STATUS_THROTTLED,
+    "wrong_length": challenge_pb2.CLAIM_STATUS_WRONG_LENGTH,
 }
 
 
-def _user(request) -> str:
-    if not request.user_id:
-        raise InvalidInput("user_id is missing")
-    return request.user_id
+def _subject(request) -> str:
+    if not request.subject:
+        raise InvalidInput("subject is missing")
+    return request.subject
 
 
 def _state(lockout: Lockout) -> challenge_pb2.LockoutState:
@@ -44,9 +46,10 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
 
     def Create(self, request, context):
         length = request.length or self.settings.challenge_length
-        if not 4 <= length <= 10:
-            raise InvalidInput(f"challenge length {length} is outside 4-10")
-        issued = self.store.create(_user(request), length, self.settings.challenge_time_limit_s, request.caller)
+        if not 4 <= length <= 10 or request.fixed_length and not 4 <= request.fixed_length <= 10:
+            raise InvalidInput(f"challenge length {request.fixed_length or length} is outside 4-10")
+        issued = self.store.create(_subject(request), length, self.settings.challenge_time_limit_s, request.caller,
+                                   request.fixed_length)
         if isinstance(issued, Refused):
             raise refusal(issued)
         return challenge_pb2.CreateChallengeResponse(
@@ -56,18 +59,29 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
     def Claim(self, request, context):
         if not request.challenge_id:
             raise InvalidInput("challenge_id is missing")
-        claim = self.store.claim(request.challenge_id, _user(request))
+        claim = self.store.claim(request.challenge_id, _subject(request), request.boxes)
         return challenge_pb2.ClaimChallengeResponse(
             status=_STATUS[claim.status], digits=claim.digits, expires_at_ms=claim.expires_at_ms,
-            consecutive_failures=claim.failures, disabled=claim.disabled, stepped_up=claim.stepped_up)
+            consecutive_failures=claim.failures, disabled=claim.disabled, stepped_up=claim.stepped_up,
+            retry_after_ms=claim.retry_after_ms, length=claim.length)
 
     def RecordSuccess(self, request, context):
-        self.store.reset(_user(request), end_step_up=request.stepped_up)
-        return _state(Lockout(0, False))
+        token = self.store.succeed(_subject(request), request.stepped_up)
+        return challenge_pb2.RecordSuccessResponse(owner_token=token)
+
+    def Forgive(self, request, context):
+        return _state(self.store.forgive(_subject(request)))
 
     def StepUp(self, request, context):
-        self.store.step_up(_user(request))
-        return _state(self.store.lockout(request.user_id))
+        subject = _subject(request)
+        self.store.step_up(subject)
+        return _state(self.store.lockout(subject))
 
     def ResetLockout(self, request, context):
-        return _state(self.store.reset(_user(request)))
+        return _state(self.store.reset(_subject(request)))
+
+    def RedeemOwnerToken(self, request, context):
+        return challenge_pb2.RedeemOwnerTokenResponse(valid=self.store.redeem(_subject(request), request.owner_token))
+
+    def Forget(self, request, context):
+        return challenge_pb2.ForgetResponse(keys_deleted=self.store.forget(_subject(request)))

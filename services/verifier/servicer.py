@@ -12,10 +12,10 @@ from services.verifier.verification import WriterVerifier
 MAX_BOXES = 128
 
 
-def _user(request) -> str:
-    if not request.user_id:
-        raise InvalidInput("user_id is missing")
-    return request.user_id
+def _subject(request) -> str:
+    if not request.subject:
+        raise InvalidInput("subject is missing")
+    return request.subject
 
 
 def _batch(request):
@@ -38,13 +38,14 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         if any(i >= len(fields) for i in designated) or \
                 len({request.digits[i] for i in designated}) != len(designated):
             raise InvalidInput("display_samples must index distinct digits' samples")
-        templates = self.verifier.enrol(_user(request), fields, list(request.digits), fingerprints[known],
-                                        list(request.originals), list(request.trajectories), designated)
+        templates = self.verifier.enrol(_subject(request), fields, list(request.digits), fingerprints[known],
+                                        list(request.originals), list(request.trajectories), designated,
+                                        replace=request.replace)
         return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):
         fields, fingerprints, known = _batch(request)
-        verdict = self.verifier.verify(_user(request), fields, list(request.digits), fingerprints[known])
+        verdict = self.verifier.verify(_subject(request), fields, list(request.digits), fingerprints[known])
         replayed = np.zeros(len(fields), dtype=bool)
         replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(
@@ -53,21 +54,25 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
             expected_digits=verdict.expected.tolist(), near_miss=verdict.near_miss)
 
     def GetEnrollment(self, request, context):
-        version = self.verifier.store.model_version(_user(request))
+        version, fixed_length = self.verifier.enrolment(_subject(request))
         if version is None:
             return verifier_pb2.GetEnrollmentResponse(enrolled=False)
         return verifier_pb2.GetEnrollmentResponse(
-            enrolled=True, model_version=version, current=version == self.verifier.version)
+            enrolled=True, model_version=version, current=version == self.verifier.version, fixed_length=fixed_length)
+
+    def RememberAccepted(self, request, context):
+        fingerprints = boxes.fingerprints(request.fingerprints)
+        return verifier_pb2.RememberResponse(remembered=self.verifier.remember(_subject(request), fingerprints))
 
     def SetRepositioning(self, request, context):
-        active = self.verifier.set_repositioning(_user(request), request.scheme)
+        active = self.verifier.set_repositioning(_subject(request), request.scheme)
         return verifier_pb2.VerifierRepositioningResponse(active=active)
 
     def GetDisplayTemplates(self, request, context):
-        images = self.verifier.store.display_templates(_user(request), list(request.digits))
+        images = self.verifier.store.display_templates(_subject(request), list(request.digits))
         if images is None:
             raise NotFound("no display templates kept for this user")
         return verifier_pb2.DisplayTemplatesResponse(images=images)
 
     def DeleteEnrollment(self, request, context):
-        return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_user(request)))
+        return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_subject(request)))

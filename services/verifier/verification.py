@@ -12,7 +12,8 @@ from hwotp import replay_check, reposition, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
-from hwotp.preprocess import prepare_boxes
+from hwotp.preprocess import prepare_box, prepare_boxes
+from services.verifier import display
 from services.verifier.templates import Templates, TemplateStore
 
 
@@ -59,11 +60,13 @@ class WriterVerifier:
             raise InvalidInput("digits must be 0-9")
         return digits
 
-    def enrol(self, user_id: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
-              originals: list[bytes] = (), trajectories: list[bytes] = (), display_samples=()) -> Templates:
+    def enrol(self, subject: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
+              originals: list[bytes] = (), trajectories: list[bytes] = (), display_samples=(),
+              replace: bool = False) -> Templates:
         """originals: the enrolment images, kept sealed only when the service is set to keep them
-        (all) or to show display templates (one per digit: display_samples, else the most typical);
-        trajectories: serialized strokes per box, kept sealed when the client sent any."""
+        (all) or to show display templates (one per digit, rendered anew from display_samples,
+        else the most typical); trajectories: serialized strokes per box, kept sealed when the
+        client sent any. Without `replace`, an enrolled subject is refused."""
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
@@ -72,8 +75,11 @@ class WriterVerifier:
         templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch))
         kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
         strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
-        display = self._display_images(digits, embeddings, originals, display_samples) if self.display else None
-        self.store.save(user_id, templates, fingerprints, kept, strokes, display)
+        shown = self._display_images(digits, embeddings, originals, display_samples) if self.display else None
+        if shown:
+            # what is shown must never pass as an answer: it joins the enrolment's fingerprints
+            fingerprints = np.concatenate([fingerprints, [prepare_box(image)[1] for image in shown.values()]])
+        self.store.save(subject, templates, fingerprints, kept, strokes, shown, replace=replace)
         return templates
 
     @staticmethod
@@ -84,33 +90,40 @@ class WriterVerifier:
         for digit in set(range(10)) - set(chosen):
             rows = np.flatnonzero(digits == digit)
             chosen[digit] = int(rows[scoring.most_typical(embeddings[rows])])
-        return {digit: originals[index] for digit, index in chosen.items()}
+        return {digit: display.render(originals[index]) for digit, index in chosen.items()}
 
-    def reenrol(self, user_id: str) -> Templates:
+    def reenrol(self, subject: str) -> Templates:
         """New templates from the kept enrolment images, with the model now served."""
-        kept = self.store.kept(user_id, "img")
+        kept = self.store.kept(subject, "img")
         if not kept:
             raise NotFound("no kept enrolment images for this user: they must enrol again")
         digits, images = [d for d, _ in kept], [image for _, image in kept]
         fields, fingerprints = prepare_boxes(images)
-        trajectories = dict(enumerate(data for _, data in self.store.kept(user_id, "trj")))
-        return self.enrol(user_id, fields, digits, fingerprints, images,
-                          [trajectories.get(i, b"") for i in range(len(images))])
+        trajectories = dict(enumerate(data for _, data in self.store.kept(subject, "trj")))
+        return self.enrol(subject, fields, digits, fingerprints, images,
+                          [trajectories.get(i, b"") for i in range(len(images))], replace=True)
 
-    def set_repositioning(self, user_id: str, scheme: str) -> bool:
-        if self.store.model_version(user_id) is None:
+    def set_repositioning(self, subject: str, scheme: str) -> bool:
+        if self.store.model_version(subject) is None:
             raise NotFound("user is not enrolled")
-        self.store.set_repositioning(user_id, reposition.validate(scheme) if scheme else "")
+        self.store.set_repositioning(subject, reposition.validate(scheme) if scheme else "")
         return bool(scheme)
 
-    def verify(self, user_id: str, batch: np.ndarray, displayed, fingerprints: np.ndarray) -> Verdict:
+    def enrolment(self, subject: str) -> tuple[str | None, int]:
+        """The model the subject's templates belong to (None: not enrolled), and the only
+        challenge length their secret repositioning fits (0: any)."""
+        version, scheme = self.store.enrolment(subject)
+        return version, reposition.fixed_length(scheme)
+
+    def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray) -> Verdict:
         """displayed: the challenge as shown; fingerprints: of the boxes that have one
-        (they join the user's history)."""
+        (compared with the enrolment's and the accepted answers'; they join them only
+        through remember(), once the answer is accepted)."""
         displayed = self._check_digits(displayed, len(batch))
         if not 1 <= len(displayed) <= 10:
             raise InvalidInput("between 1 and 10 boxes can be verified at once")
         embedding = self.alongside.submit(self._embed, batch)
-        found = self.store.load_and_remember(user_id, fingerprints)
+        found = self.store.load_for_verification(subject)
         if found is None:
             raise NotFound("user is not enrolled")
         templates, history, scheme = found
@@ -128,3 +141,6 @@ class WriterVerifier:
         writer_ok, near_miss = scoring.writer_check(scores, self.policy, self.thresholds[self.policy][length],
                                                     self.near_miss_margin)
         return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=near_miss)
+
+    def remember(self, subject: str, fingerprints: np.ndarray) -> bool:
+        return self.store.remember(subject, fingerprints)

@@ -1,0 +1,55 @@
+"""What a caller may make the gateway do: calls per sliding minute, and images decoded at once.
+
+Both guard this replica's CPU and memory, so they are counted here, per replica,
+not in Redis: decoding is what a cheap request can make expensive.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict, deque
+
+import numpy as np
+
+from gateway.downstream import Budget
+from hwotp.errors import DeadlineExceeded, ResourceExhausted
+from hwotp.preprocess import prepare_boxes
+
+
+class SlidingWindow:
+    """At most `limit` calls per caller in any `window_s` seconds."""
+
+    def __init__(self, limit: int, window_s: float = 60.0, clock=time.monotonic):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self.calls: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def admit(self, caller: str, what: str) -> None:
+        now = self.clock()
+        with self.lock:
+            calls = self.calls[caller]
+            while calls and calls[0] <= now - self.window_s:
+                calls.popleft()
+            if len(calls) >= self.limit:
+                retry = max(1, math.ceil(calls[0] + self.window_s - now))
+                raise ResourceExhausted(f"{what} rate limit of this caller reached; retry in {retry} s", retry)
+            calls.append(now)
+
+
+class Admission:
+    def __init__(self, submits_per_min: int, enrols_per_min: int, decoders: int):
+        self.submits = SlidingWindow(submits_per_min)
+        self.enrols = SlidingWindow(enrols_per_min)
+        self.decoders = threading.BoundedSemaphore(decoders)
+
+    def decode(self, images: list[bytes], budget: Budget) -> tuple[np.ndarray, np.ndarray]:
+        """prepare_boxes, with at most `decoders` requests decoding at once; a request that
+        cannot start within its budget is DEADLINE_EXCEEDED."""
+        if not self.decoders.acquire(timeout=budget.remaining()):
+            raise DeadlineExceeded("the gateway is busy decoding other requests' images")
+        try:
+            return prepare_boxes(images)
+        finally:
+            self.decoders.release()

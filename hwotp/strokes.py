@@ -1,0 +1,41 @@
+"""Pen trajectories as clients send them: checked before anything is stored.
+
+Coordinates are the box's pixels (y down), t_ms counts from the box's first
+point (0 where the client has no clock), pressure is in [0, 1] (0: unknown).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwotp.errors import InvalidInput
+
+MAX_STROKES = 64
+MAX_POINTS = 4096  # per box, all strokes together
+# A pen may leave its box while writing; beyond this it is not handwriting.
+MIN_COORDINATE, MAX_COORDINATE = -4096.0, 8192.0
+MAX_T_MS = 600_000.0
+
+
+def check(strokes, where: str) -> None:
+    """Raise InvalidInput naming `where` (e.g. "sample 3") and the rule a trajectory breaks."""
+    if len(strokes) > MAX_STROKES:
+        raise InvalidInput(f"{where}: {len(strokes)} strokes; at most {MAX_STROKES}")
+    points = sum(len(stroke.points) for stroke in strokes)
+    if points > MAX_POINTS:
+        raise InvalidInput(f"{where}: {points} points; at most {MAX_POINTS} per box")
+    last_t = 0.0
+    for number, stroke in enumerate(strokes):
+        if not stroke.points:
+            raise InvalidInput(f"{where}: stroke {number} has no points")
+        for point in stroke.points:
+            if not all(math.isfinite(v) for v in (point.x, point.y, point.t_ms, point.pressure)):
+                raise InvalidInput(f"{where}: stroke {number} holds a value that is not a finite number")
+            if not (MIN_COORDINATE <= point.x <= MAX_COORDINATE and MIN_COORDINATE <= point.y <= MAX_COORDINATE):
+                raise InvalidInput(f"{where}: stroke {number}: coordinates must lie in "
+                                   f"[{MIN_COORDINATE:g}, {MAX_COORDINATE:g}] box pixels")
+            if not 0 <= point.pressure <= 1:
+                raise InvalidInput(f"{where}: stroke {number}: pressure must lie in [0, 1]")
+            if not last_t <= point.t_ms <= MAX_T_MS:
+                raise InvalidInput(f"{where}: stroke {number}: t_ms must not decrease and lie in [0, {MAX_T_MS:g}]")
+            last_t = point.t_ms
