@@ -12,13 +12,22 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from local import dev_secrets
+
 REPO = Path(__file__).resolve().parent.parent
 OVERLAYS = ("dev", "prod")
 STATELESS = ("gateway", "recognizer", "verifier", "challenge")
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs of the Prometheus operator: no bundled schema
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+DEV_SECRETS = dev_secrets.DEFAULT
+# What each service's own Secret holds, and nothing more.
+SECRETS = {"gateway": {"HWOTP_API_KEYS", "HWOTP_SUBJECT_KEY"},
+           "verifier": {"HWOTP_TEMPLATE_KEYS", "HWOTP_REDIS_URL"},
+           "challenge": {"HWOTP_REDIS_URL"}, "redis": {"REDIS_PASSWORD"}}  # CRDs of the Prometheus operator: no bundled schema
 
 
 def build(overlay: str) -> list[dict]:
+    if overlay == "dev" and not DEV_SECRETS.exists():
+        dev_secrets.write(DEV_SECRETS)  # fresh keys, never committed
     out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / "overlays" / overlay)],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
@@ -59,9 +68,13 @@ def test_deployments_have_probes_resources_and_hardening(objects):
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["terminationGracePeriodSeconds"] > grace
         (container,) = pod["containers"]
-        grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        # the gateway's probes use its plaintext health port, as its gRPC port may serve TLS
+        probe_port = "health" if name == "gateway" else "grpc"
+        port = next(p["containerPort"] for p in container["ports"] if p["name"] == probe_port)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == grpc_port, f"{name} {probe}"
+            assert container[probe]["grpc"]["port"] == port, f"{name} {probe}"
+        if name == "gateway":
+            assert {"name": "HWOTP_HEALTH_PORT", "value": str(port)} in container["env"]
         assert container["livenessProbe"]["grpc"]["service"] == "liveness"
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{name} {kind}"
@@ -88,10 +101,13 @@ def test_ports_agree_between_deployments_services_and_settings(objects):
     config, services = settings(docs), of_kind(docs, "Service")
     for name, deployment in of_kind(docs, "Deployment").items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        ports = {p["name"]: p["containerPort"] for p in container["ports"] if p["name"] != "health"}
         assert ports["grpc"] == int(config[f"HWOTP_{name.upper()}_PORT"])
         assert ports["metrics"] == int(config[f"HWOTP_{name.upper()}_METRICS_PORT"])
         service_ports = {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}
+        if name == "gateway":  # the public Service carries the API alone
+            assert service_ports == {"grpc": ports["grpc"]}
+            service_ports |= {p["name"]: p["port"] for p in services["gateway-metrics"]["spec"]["ports"]}
         assert service_ports == ports
         assert container["image"].split("/")[-1].startswith("hwotp:")
         if name != "gateway":
@@ -100,14 +116,20 @@ def test_ports_agree_between_deployments_services_and_settings(objects):
             assert config[f"HWOTP_{name.upper()}_ADDR"] == f"dns:///{name}.hwotp.svc.cluster.local:{ports['grpc']}"
 
 
-def _ingress_sources(policy) -> list[tuple[set, set]]:
-    rules = []
-    for rule in policy["spec"].get("ingress", []):
-        sources = {frozenset(s.get("podSelector", {}).get("matchLabels", {}).items()) or
-                   ("namespace", s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name"))
-                   for s in rule.get("from", [])} or {"anywhere"}
-        rules.append((sources, {str(p["port"]) for p in rule.get("ports", [])}))
-    return rules
+def _peer(peer) -> object:
+    if "ipBlock" in peer:
+        return ("cidr", peer["ipBlock"]["cidr"])
+    return (frozenset(peer.get("podSelector", {}).get("matchLabels", {}).items()) or
+            ("namespace", peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")))
+
+
+def _rules(policy, direction: str = "ingress") -> list[tuple[set, set]]:
+    side = "from" if direction == "ingress" else "to"
+    return [({_peer(p) for p in rule.get(side, [])} or {"anywhere"}, {str(p["port"]) for p in rule.get("ports", [])})
+            for rule in policy["spec"].get(direction, [])]
+
+
+_ingress_sources = _rules
 
 
 def _pods(*names):
@@ -118,8 +140,17 @@ def test_network_policies_allow_exactly_the_needed_flows(objects):
     overlay, docs = objects
     policies = of_kind(docs, "NetworkPolicy")
     assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert policies["default-deny-egress"]["spec"] == {"podSelector": {}, "policyTypes": ["Egress"]}
     scrape = ({("namespace", "monitoring")}, {"metrics"})
-    assert _ingress_sources(policies["gateway"]) == [({"anywhere"}, {"grpc"}), scrape]
+    callers = {"anywhere"} if overlay == "dev" else {("cidr", "192.0.2.0/24"), ("cidr", "198.51.100.0/24")}
+    assert _ingress_sources(policies["gateway"]) == [(callers, {"grpc"}), scrape]
+    assert _rules(policies["gateway"], "egress")[0] == (_pods("recognizer", "verifier", "challenge"),
+                                                        {"50052", "50053", "50054"})
+    assert _rules(policies["gateway"], "egress")[1][1] == {"443"}  # the alert webhook
+    assert _rules(policies["recognizer"], "egress") == []
+    redis = ("redis", {"6379"}) if overlay == "dev" else ("redis-ha", {"6379", "26379"})
+    for name in ("verifier", "challenge"):
+        assert _rules(policies[name], "egress") == [(_pods(redis[0]), redis[1])]
     for name in ("recognizer", "verifier", "challenge"):
         assert _ingress_sources(policies[name]) == [(_pods("gateway"), {"grpc"}), scrape]
     if overlay == "dev":
@@ -135,8 +166,21 @@ def test_only_the_gateway_is_exposed(objects):
         kind = service["spec"].get("type", "ClusterIP")
         if name == "gateway" and overlay == "prod":
             assert kind == "LoadBalancer"
+            assert service["spec"]["loadBalancerSourceRanges"] and service["spec"]["externalTrafficPolicy"] == "Local"
+            assert [p["name"] for p in service["spec"]["ports"]] == ["grpc"]
         else:
             assert kind == "ClusterIP", name
+
+
+def test_prod_gateway_serves_tls_itself(objects):
+    overlay, docs = objects
+    pod = of_kind(docs, "Deployment")["gateway"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    if overlay == "dev":
+        assert "HWOTP_TLS_CERT" not in env
+        return
+    assert (env["HWOTP_TLS_CERT"], env["HWOTP_TLS_KEY"]) == ("/tls/tls.crt", "/tls/tls.key")
+    assert {"name": "tls", "secret": {"secretName": "gateway-tls"}} in pod["volumes"]
 
 
 def test_redis_persists_and_prod_has_sentinel(objects):
@@ -145,7 +189,9 @@ def test_redis_persists_and_prod_has_sentinel(objects):
     if overlay == "dev":
         redis = sets["redis"]
         (container,) = redis["spec"]["template"]["spec"]["containers"]
-        assert ["--appendonly", "yes"] == container["command"][3:5]
+        command = " ".join(container["command"])
+        assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
+        assert "--requirepass" not in command and "REDIS_PASSWORD)" not in command  # never in arguments
         assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
         return
     redis = sets["redis-ha"]
@@ -154,7 +200,10 @@ def test_redis_persists_and_prod_has_sentinel(objects):
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     scripts = next(c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("redis-ha-scripts"))["data"]
     assert "--appendonly yes --appendfsync always" in scripts["start-redis.sh"]
+    assert "--maxmemory-policy noeviction" in scripts["start-redis.sh"]
+    assert "--requirepass" not in scripts["start-redis.sh"]  # the password goes into a file
     assert "sentinel monitor hwotp $MASTER 6379 2" in scripts["start-sentinel.sh"]
+    assert "requirepass $REDIS_PASSWORD" in scripts["start-sentinel.sh"]  # Sentinel asks for it too
     sentinels = settings(docs)["HWOTP_REDIS_SENTINELS"].split(",")
     assert sentinels == [f"redis-ha-{i}.redis-ha.hwotp.svc.cluster.local:26379" for i in range(3)]
     assert settings(docs)["HWOTP_REDIS_MASTER_NAME"] == "hwotp"
@@ -164,26 +213,35 @@ def test_monitoring_covers_every_service(objects):
     _, docs = objects
     monitors = of_kind(docs, "ServiceMonitor")
     for name in STATELESS:
-        assert monitors[name]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        expected = {"app.kubernetes.io/name": name}
+        if name == "gateway":  # its metrics Service, not the public one
+            expected["app.kubernetes.io/component"] = "metrics"
+        assert monitors[name]["spec"]["selector"]["matchLabels"] == expected
         assert monitors[name]["spec"]["endpoints"][0]["port"] == "metrics"
     alerts = {r["alert"] for g in of_kind(docs, "PrometheusRule")["hwotp"]["spec"]["groups"] for r in g["rules"]}
     assert alerts == {"HwotpErrorRatioHigh", "HwotpLatencyP99High", "HwotpWriterRejectionSpike",
-                      "HwotpLockoutSpike", "HwotpNoReadyPods"}
+                      "HwotpLockoutSpike", "HwotpNoReadyPods", "HwotpRedisMemoryHigh"}
     dashboard = json.loads(of_kind(docs, "ConfigMap")["hwotp-grafana-dashboard"]["data"]["hwotp.json"])
     queries = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in ("hwotp_decisions_total", "hwotp_rpc_duration_seconds_bucket", "hwotp_inference_seconds_bucket"):
         assert metric in queries
 
 
-def test_settings_in_configmap_secrets_referenced_not_inlined(objects):
+def test_each_service_gets_only_its_own_secrets_none_inlined_none_committed(objects):
     overlay, docs = objects
-    assert not any("REDIS_URL" in k or "PASSWORD" in k or "API_KEYS" in k for k in settings(docs))
-    for name in ("gateway", "verifier", "challenge"):
+    assert not any("REDIS_URL" in k or "PASSWORD" in k or "API_KEYS" in k or "KEY" in k for k in settings(docs))
+    for name in STATELESS:
         (container,) = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
-        assert {"secretRef": {"name": "hwotp-secrets"}} in container["envFrom"]
+        refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
+        assert refs == ([f"hwotp-{name}-secrets"] if name in SECRETS else []), name
     secrets = of_kind(docs, "Secret")
-    # dev generates development-only values; prod expects the Secret created out of band
-    assert ("hwotp-secrets" in secrets) == (overlay == "dev")
+    if overlay == "prod":  # created out of band
+        assert not secrets
+        return
+    assert {name: set(secret["data"]) for name, secret in secrets.items()} == \
+        {f"hwotp-{name}-secrets": keys for name, keys in SECRETS.items()}
+    tracked = subprocess.run(["git", "ls-files", "deploy"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "secrets/" not in tracked
 
 
 def test_dockerfile_builds_a_lean_non_root_image():
