@@ -11,6 +11,7 @@ from hwotp.errors import FailedPrecondition
 from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, new_key_entry
 from local.redis_server import RedisServer
+from services.verifier.reseal import reseal_all
 from services.verifier.templates import Templates, TemplateStore
 
 DAY_MS = 86_400_000
@@ -91,3 +92,22 @@ def test_an_enrolled_subject_is_replaced_only_when_asked(client):
     # a re-enrolment replaces the enrolment's boxes; accepted answers stay in the history
     assert store.load("s3").samples == 5 and seen(store, "s3") == list(range(5)) + list(range(30, 36))
     assert store.delete("s3") and not client.keys("hwotp:{s3}:*")
+
+
+def test_reseal_moves_every_blob_to_the_current_key(client):
+    client = redis.Redis(port=client.connection_pool.connection_kwargs["port"], db=1)  # this test's keys alone
+    old_entry, new_entry = new_key_entry("old"), new_key_entry("new")
+    old = TemplateStore(client, Sealer.from_settings(old_entry, "old"))
+    old.save("s4", Templates("v1", np.ones((10, 4), dtype=np.float32), 3), boxes(0, 3),
+             images=[(1, b"png")], trajectories=[(1, b"strokes")], display={1: b"shown"})
+    old.remember("s4", boxes(30, 6))
+    old.set_repositioning("s4", "reverse")
+    rotated = Sealer.from_settings(f"{old_entry},{new_entry}", "new")
+    done = reseal_all(client, rotated, report=lambda line: None)
+    assert done.blobs == 7  # vectors, enrolment prints, image, trajectory, display, accepted prints, scheme
+    assert reseal_all(client, rotated, report=lambda line: None).blobs == 0
+    only_new = TemplateStore(client, Sealer.from_settings(new_entry, "new"))
+    templates, history, scheme = only_new.load_for_verification("s4")
+    assert templates.samples == 3 and history[:, 0].tolist() == [0, 1, 2] + list(range(30, 36)) and scheme == "reverse"
+    assert only_new.kept("s4", "img") == [(1, b"png")] and only_new.kept("s4", "trj") == [(1, b"strokes")]
+    assert only_new.display_templates("s4", [1]) == [b"shown"]

@@ -44,7 +44,7 @@ return 1
 # repositioning scheme and the accepted answers' history outlive re-enrolment
 # and go with deletion.
 _ENROLMENT = ("tpl", "fpe", "img", "trj", "dsp")
-_EVERYTHING = (*_ENROLMENT, "fpa", "rep")
+KINDS = (*_ENROLMENT, "fpa", "rep")  # every kind of key the verifier keeps
 
 
 class AlreadyEnrolled(FailedPrecondition):
@@ -186,4 +186,4 @@ class TemplateStore:
         return version.decode() if version is not None else None
 
     def delete(self, subject: str) -> bool:
-        return bool(self.client.delete(*(_key(subject, kind) for kind in _EVERYTHING)))
+        return bool(self.client.delete(*(_key(subject, kind) for kind in KINDS)))
