@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hwotp import tls
 from hwotp.v1 import gateway_pb2
 from local.client import gateway_channel, gateway_stub
+from local.redis_server import free_port
 from tests.certs import make_pki
 from tests.conftest import begin, start_stack, submit
 
@@ -47,3 +48,25 @@ def test_plaintext_and_certificateless_callers_are_refused(tls_stack, service):
             with pytest.raises(grpc.RpcError) as error:
                 health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_gateway_serving_tls_answers_probes_on_its_plaintext_health_port(tls_stack):
+    """As in production: Kubernetes' gRPC probes speak no TLS, the API port speaks nothing else."""
+    running, _ = tls_stack
+    health_port = free_port()
+    running.env["HWOTP_HEALTH_PORT"] = str(health_port)
+    try:
+        probed = running.start_service("gateway-probed", "gateway", role="gateway")
+    finally:
+        del running.env["HWOTP_HEALTH_PORT"]
+    with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "liveness"):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as error:  # health is all this port serves
+            gateway_stub(channel).BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id="x"), timeout=5)
+        assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    with grpc.insecure_channel(probed.address) as channel, pytest.raises(grpc.RpcError) as error:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
