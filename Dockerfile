@@ -11,7 +11,8 @@ COPY services ./services
 COPY gateway ./gateway
 RUN pip install --no-cache-dir grpcio-tools==1.85.1 \
  && python -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. proto/hwotp/v1/*.proto \
- && touch hwotp/v1/__init__.py \
+      proto/hwotp/internal/v1/*.proto \
+ && touch hwotp/v1/__init__.py hwotp/internal/__init__.py hwotp/internal/v1/__init__.py \
  && mkdir -p training local \
  && pip install --no-cache-dir --prefix=/install .
 

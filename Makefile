@@ -4,15 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STUBS := hwotp/v1/__init__.py
-PROTOS := $(wildcard proto/hwotp/v1/*.proto)
+PROTOS := $(wildcard proto/hwotp/v1/*.proto proto/hwotp/internal/v1/*.proto)
+# buf (lint and breaking-change checks of the contracts), pinned, from npm
+BUF := build/tools/node_modules/.bin/buf
+BUF_VERSION := 1.75.0
 EVAL_OUT ?= build/eval
 
-.PHONY: help install stubs run up down test data train evaluate bench loadtest clean
+.PHONY: help install stubs contracts release-contract run up down test data train evaluate bench loadtest clean
 
 help:
 	@echo "make run       start redis + the four services, run the demo, serve until Ctrl-C"
 	@echo "make up/down   start / stop the stack in the background (gateway on 127.0.0.1:50051)"
-	@echo "make test      install what the tests need, then run the whole suite"
+	@echo "make test      install what the tests need, check the contracts and layers, run the whole suite"
+	@echo "make contracts buf lint of the .proto files, buf breaking of the public API against proto/released/"
 	@echo "make data      download the public MNIST + QMNIST originals (when ../shared/data is absent)"
 	@echo "make train     retrain both models from scratch, calibrate, evaluate on the test writers"
 	@echo "make evaluate  evaluate the committed models on the test writers ($(EVAL_OUT))"
@@ -32,9 +36,21 @@ $(VENV)/.full: $(VENV)/.runtime
 install: $(VENV)/.runtime
 
 $(STUBS): $(PROTOS) $(VENV)/.runtime
-	rm -rf hwotp/v1
+	rm -rf hwotp/v1 hwotp/internal
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
-	touch $@
+	touch hwotp/internal/__init__.py hwotp/internal/v1/__init__.py $@
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@$(BUF_VERSION)
+
+# The contracts: buf's standard lint rules, and no breaking change to the public
+# API against its released state (proto/released/, recorded by `make release-contract`).
+contracts: $(BUF)
+	$(BUF) lint proto
+	$(BUF) breaking proto --against proto/released/hwotp-v1.binpb
+
+release-contract: $(BUF)
+	$(BUF) build proto --path proto/hwotp/v1 -o proto/released/hwotp-v1.binpb
 
 stubs: $(STUBS)
 
@@ -47,7 +63,8 @@ up: $(STUBS)
 down:
 	$(PY) -m local.stack down
 
-test: $(VENV)/.full $(STUBS)
+test: $(VENV)/.full $(STUBS) contracts
+	$(BIN)/lint-imports
 	$(PY) -m pytest
 
 data: $(VENV)/.runtime
@@ -75,4 +92,4 @@ loadtest: $(STUBS)
 	$(PY) -m bench.loadgen --start-stack --concurrency 8 --duration 60 --out build/loadtest
 
 clean:
-	rm -rf hwotp/v1 build run .pytest_cache
+	rm -rf hwotp/v1 hwotp/internal build run .pytest_cache

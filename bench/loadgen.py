@@ -29,11 +29,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from gateway.auth import METADATA_KEY
+from hwotp.client import METADATA_KEY
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
-from local.client import local_api_key
-from local.handwriting import Writer, enrolment_request, png_of
-from local.stack import STATE_FILE, Stack
+from hwotp.canvas import png_of
+from local.handwriting import Writer, enrolment_request
+from local.stack import STATE_FILE, Stack, local_api_key
 from training import data, split
 
 RPCS = ("BeginChallenge", "SubmitChallenge")

@@ -5,7 +5,8 @@ import os
 from gateway.admission import Admission
 from gateway.alerts import WebhookNotifier
 from gateway.auth import ApiKeyInterceptor, ApiKeys
-from gateway.downstream import Downstream
+from gateway.downstream import Channels
+from gateway.flow import LoginFlow
 from gateway.servicer import GatewayServicer
 from hwotp import config, logs
 from hwotp.config import ConfigError
@@ -26,11 +27,13 @@ def main() -> None:
     admission = Admission(settings.caller_submits_per_min, settings.caller_enrols_per_min,
                           settings.decode_concurrency or len(settings.cpu_set or os.sched_getaffinity(0)))
     interceptors = [ApiKeyInterceptor(keys, metrics)] if keys else []
-    downstream = Downstream(settings)
+    downstream = Channels(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
     alerts = WebhookNotifier(settings.alert_webhook_url, settings.alert_webhook_secret) \
         if settings.alert_webhook_url else None
-    servicer = GatewayServicer(settings, downstream, metrics, keys, subjects, admission, alerts)
+    flow = LoginFlow(settings, downstream.challenges, downstream.recognizer, downstream.verifier, subjects, admission,
+                     metrics, alerts)
+    servicer = GatewayServicer(flow, keys, settings.gateway_budget_ms)
     try:
         Service("gateway", settings, settings.gateway_port, settings.gateway_metrics_port,
                 [Registration(gateway_pb2_grpc.add_GatewayServicer_to_server, servicer, name)], metrics,

@@ -1,8 +1,10 @@
-"""python -m gateway.admin reset-lockout USER [--target HOST:PORT] [--api-key KEY]
+"""python -m gateway.admin reset-lockout USER [--target HOST:PORT] [--api-key KEY] [--ca PEM]
 
-Re-enable a user's handwriting factor after lockout. The key must belong to a
-caller named in the gateway's HWOTP_ADMIN_CALLERS (default key: $HWOTP_API_KEY,
-else the local stack's run/stack.json).
+Re-enable one of the caller's users' handwriting factor after lockout. The key
+(default: $HWOTP_API_KEY; for `make up`'s stack, the api_key in run/stack.json)
+must belong to a caller named in the gateway's HWOTP_ADMIN_CALLERS. With --ca
+(the CA of the gateway's certificate) it speaks TLS. Needs only what the
+container image ships.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import sys
 
 import grpc
 
+from hwotp import tls
+from hwotp.client import gateway_channel, gateway_stub
 from hwotp.v1 import gateway_pb2
-from local.client import gateway_channel, gateway_stub, local_api_key
-from local.stack import STATE_FILE
 
 
 def main() -> None:
@@ -24,9 +26,12 @@ def main() -> None:
     parser.add_argument("user_id")
     parser.add_argument("--target", default=f"127.0.0.1:{os.environ.get('HWOTP_GATEWAY_PORT', '50051')}")
     parser.add_argument("--api-key", default=os.environ.get("HWOTP_API_KEY"))
+    parser.add_argument("--ca", help="PEM of the CA that signed the gateway's certificate: speak TLS")
     args = parser.parse_args()
-    key = args.api_key or local_api_key(STATE_FILE)
-    with gateway_channel(args.target, key) as channel:
+    if not args.api_key:
+        parser.error("no API key: pass --api-key or set HWOTP_API_KEY (an administrator caller's key)")
+    credentials = tls.channel_credentials(args.ca) if args.ca else None
+    with gateway_channel(args.target, args.api_key, credentials) as channel:
         try:
             reset = gateway_stub(channel).ResetLockout(gateway_pb2.ResetLockoutRequest(user_id=args.user_id), timeout=10)
         except grpc.RpcError as error:

@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-from gateway.downstream import Budget
+from gateway.budget import Budget
 from hwotp.errors import DeadlineExceeded, ResourceExhausted
 from hwotp.preprocess import prepare_boxes
 

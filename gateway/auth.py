@@ -15,18 +15,13 @@ import re
 
 import grpc
 
+from hwotp.client import METADATA_KEY
 from hwotp.config import ConfigError
 from hwotp.metrics import Metrics
-
-METADATA_KEY = "x-api-key"
 # Probes and tooling reach these without a key; they reveal nothing about users.
 _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # Caller names scope their users (hwotp.subjects) and appear in audit events.
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ApiKeys:

@@ -7,7 +7,7 @@ Prints the key (give it to the caller, once) and the HWOTP_API_KEYS entry
 import secrets
 import sys
 
-from gateway.auth import key_hash
+from hwotp.client import key_hash
 
 
 def main() -> None:

@@ -29,14 +29,8 @@ log = logging.getLogger("hwotp.server")
 LIVENESS = "liveness"
 RETRY_AFTER = "retry-after-s"  # trailing metadata of RESOURCE_EXHAUSTED answers
 
-_STATUS_OF = (
-    (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+# Redis failures reach servicers as redis-py's exceptions.
+_REDIS_STATUS = (
     (redis.exceptions.ConnectionError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.TimeoutError, grpc.StatusCode.UNAVAILABLE),
     (redis.exceptions.BusyLoadingError, grpc.StatusCode.UNAVAILABLE),
@@ -49,7 +43,9 @@ _UNPARSABLE = object()
 
 
 def status_of(exc: Exception) -> grpc.StatusCode:
-    for kind, code in _STATUS_OF:
+    if isinstance(exc, errors.HwotpError):
+        return grpc.StatusCode[exc.status]
+    for kind, code in _REDIS_STATUS:
         if isinstance(exc, kind):
             return code
     return grpc.StatusCode.INTERNAL

@@ -10,7 +10,7 @@ import secrets
 import numpy as np
 
 from hwotp.v1 import gateway_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
 from training import data
 

@@ -11,7 +11,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from gateway.auth import key_hash
+from hwotp.client import key_hash
 from hwotp.sealing import new_key_entry
 from hwotp.subjects import new_key
 

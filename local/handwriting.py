@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
 
+from hwotp.canvas import png_of
 from hwotp.v1 import gateway_pb2, handwriting_pb2
-
-
-def png_of(field: np.ndarray, size: int = 112, dark_on_light: bool = True) -> bytes:
-    """A 28x28 ink field (1 = ink) as a size x size grey PNG, like a canvas export."""
-    ink = np.clip(np.asarray(field, dtype=np.float32), 0, 1)
-    pixels = (255 * (1 - ink if dark_on_light else ink)).astype(np.uint8)
-    image = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def handwriting(field: np.ndarray) -> handwriting_pb2.Handwriting:

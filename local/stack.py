@@ -21,8 +21,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.auth import key_hash
 from hwotp import tls
+from hwotp.client import key_hash
 from hwotp.affinity import cpu_list, spread
 from hwotp.sealing import new_key_entry
 from hwotp.subjects import new_key as new_subject_key
@@ -188,6 +188,11 @@ class Stack:
                 "addresses": {n: s.address for n, s in self.services.items()},
                 "cpus": {n: cpu_list(c) for n, c in self.cpus.items()},
                 "metrics": {n: s.metrics_address for n, s in self.services.items()}}
+
+
+def local_api_key(state_file: Path = STATE_FILE) -> str:
+    """The key of the stack `make up` started (run/stack.json)."""
+    return json.loads(state_file.read_text())["api_key"]
 
 
 def _running_pids() -> dict[str, int]:

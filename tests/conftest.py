@@ -10,9 +10,9 @@ import pytest
 from hwotp import scoring
 from hwotp.models import ModelBundle
 from hwotp.subjects import Subjects, parse_key
-from gateway.auth import METADATA_KEY
+from hwotp.client import METADATA_KEY
 from hwotp.v1 import gateway_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
 from local.stack import Stack
 from training import data, split

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.alerts import SIGNATURE_HEADER
 from hwotp.v1 import gateway_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
 from tests.conftest import begin, start_stack, submit
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,8 @@
 
 import pytest
 
-from gateway.auth import ApiKeys, key_hash
+from gateway.auth import ApiKeys
+from hwotp.client import key_hash
 from hwotp.config import ConfigError
 
 

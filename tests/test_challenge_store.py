@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from hwotp.outcomes import ClaimStatus
 from local.redis_server import RedisServer
 from services.challenge.store import MARKER_GRACE_MS, ChallengeStore, Limits, Refused, random_digits
 
@@ -41,24 +42,24 @@ def test_claim_once_then_already_used(client):
     store = ChallengeStore(client)
     issued = store.create("u1", 6, 60)
     first = store.claim(issued.challenge_id, "u1")
-    assert first.status == "claimed" and first.digits == issued.digits
-    assert store.claim(issued.challenge_id, "u1").status == "used"
+    assert first.status is ClaimStatus.CLAIMED and first.digits == issued.digits
+    assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.ALREADY_USED
 
 
 def test_another_user_cannot_claim_and_does_not_burn_it(client):
     store = ChallengeStore(client)
     issued = store.create("u1", 6, 60)
-    assert store.claim(issued.challenge_id, "mallory").status == "unknown"
-    assert store.claim(issued.challenge_id, "u1").status == "claimed"
+    assert store.claim(issued.challenge_id, "mallory").status is ClaimStatus.UNKNOWN
+    assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.CLAIMED
 
 
 def test_unknown_and_expired(client):
     store = ChallengeStore(client)
-    assert store.claim("no-such-challenge", "u1").status == "unknown"
+    assert store.claim("no-such-challenge", "u1").status is ClaimStatus.UNKNOWN
     issued = store.create("u1", 4, 1)
     client.pexpire(f"hwotp:{{u1}}:ch:{issued.challenge_id}", 1)  # let the time limit pass now
     time.sleep(0.01)
-    assert store.claim(issued.challenge_id, "u1").status == "expired"
+    assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.EXPIRED
 
 
 def test_concurrent_claims_exactly_one_wins(client):
@@ -69,7 +70,7 @@ def test_concurrent_claims_exactly_one_wins(client):
         issued = store.create(user, 6, 60)
         with ThreadPoolExecutor(8) as pool:
             results = Counter(pool.map(lambda _: store.claim(issued.challenge_id, user).status, range(8)))
-        assert results == Counter({"claimed": 1, "used": 7})
+        assert results == Counter({ClaimStatus.CLAIMED: 1, ClaimStatus.ALREADY_USED: 7})
 
 
 class Clock:
@@ -103,16 +104,16 @@ def test_pending_challenges_are_capped_the_oldest_gives_way(client):
     issued = [store.create("u-pending", 6, 60) for _ in range(5)]
     assert client.llen("hwotp:{u-pending}:pending") == 3
     assert [store.claim(i.challenge_id, "u-pending").status for i in issued] == \
-        ["expired", "expired", "claimed", "claimed", "claimed"]
+        [ClaimStatus.EXPIRED, ClaimStatus.EXPIRED, ClaimStatus.CLAIMED, ClaimStatus.CLAIMED, ClaimStatus.CLAIMED]
 
 
 def test_a_claim_with_the_wrong_box_count_neither_consumes_nor_counts(client):
     store = ChallengeStore(client)
     issued = store.create("u-count", 6, 60)
     wrong = store.claim(issued.challenge_id, "u-count", boxes=5)
-    assert (wrong.status, wrong.length) == ("wrong_length", 6)
+    assert (wrong.status, wrong.length) == (ClaimStatus.WRONG_LENGTH, 6)
     assert store.lockout("u-count").failures == 0
-    assert store.claim(issued.challenge_id, "u-count", boxes=6).status == "claimed"
+    assert store.claim(issued.challenge_id, "u-count", boxes=6).status is ClaimStatus.CLAIMED
 
 
 def test_the_throttle_holds_when_challenges_are_answered(client):
@@ -120,7 +121,7 @@ def test_the_throttle_holds_when_challenges_are_answered(client):
     store = ChallengeStore(client, Limits(throttle_after=3, delay_ms=30_000, max_pending=10))
     issued = [store.create("u-burst", 6, 60) for _ in range(6)]
     statuses = [store.claim(i.challenge_id, "u-burst").status for i in issued]
-    assert statuses == ["claimed"] * 3 + ["throttled"] * 3
+    assert statuses == [ClaimStatus.CLAIMED] * 3 + [ClaimStatus.THROTTLED] * 3
     assert store.lockout("u-burst").failures == 3
     held = store.claim(issued[3].challenge_id, "u-burst")
     assert 29_000 <= held.retry_after_ms <= 30_000
@@ -138,7 +139,7 @@ def test_owner_tokens_are_single_use_and_bound_to_their_subject(client):
 def test_forgive_takes_back_one_failure_and_the_disabling_it_caused(client):
     store = ChallengeStore(client, Limits(throttle_after=100, disable_after=2))
     for _ in range(2):
-        assert store.claim(store.create("u-forgive", 6, 60).challenge_id, "u-forgive").status == "claimed"
+        assert store.claim(store.create("u-forgive", 6, 60).challenge_id, "u-forgive").status is ClaimStatus.CLAIMED
     assert store.lockout("u-forgive").disabled
     assert store.forgive("u-forgive") == store.lockout("u-forgive")
     assert (store.lockout("u-forgive").failures, store.lockout("u-forgive").disabled) == (1, False)
@@ -152,4 +153,4 @@ def test_forget_removes_the_subjects_state(client):
     assert store.forget("u-forget") >= 4
     left = {key.decode().split(":")[2] for key in client.scan_iter("hwotp:{u-forget}:*")}
     assert left == {"chm"}  # markers expire on their own
-    assert store.claim(issued.challenge_id, "u-forget").status == "expired"
+    assert store.claim(issued.challenge_id, "u-forget").status is ClaimStatus.EXPIRED

@@ -13,7 +13,8 @@ import redis
 
 from hwotp.server import RETRY_AFTER
 from hwotp.v1 import gateway_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
+from hwotp.outcomes import ClaimStatus
 from local.redis_server import RedisServer
 from services.challenge.store import ChallengeStore, Limits, Refused
 from tests.conftest import begin, start_stack, submit
@@ -31,7 +32,7 @@ def store(tmp_path):
 def fail(store: ChallengeStore, user: str) -> None:
     issued = store.create(user, 6, 60)
     assert not isinstance(issued, Refused), issued
-    assert store.claim(issued.challenge_id, user).status == "claimed"  # counted until a success
+    assert store.claim(issued.challenge_id, user).status is ClaimStatus.CLAIMED  # counted until a success
 
 
 def test_throttle_after_five_failures_growing_delay(store):

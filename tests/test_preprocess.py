@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from hwotp.preprocess import (MAX_SIDE, InvalidImage, _border_median, decode_box, normalize_digit, prepare_boxes,
                               preprocess_box, replay_fingerprint)
-from local.handwriting import png_of
+from hwotp.canvas import png_of
 
 # A "7" with a crossbar and a "4", as polylines in a unit square.
 SHAPES = {

@@ -17,10 +17,10 @@ import pytest
 import redis
 from PIL import Image
 
-from gateway.auth import key_hash
+from hwotp.client import key_hash
 from hwotp.server import RETRY_AFTER
 from hwotp.v1 import gateway_pb2, handwriting_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
 from tests.conftest import begin, start_stack, submit
 
 pytestmark = pytest.mark.integration

@@ -25,9 +25,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hwotp.affinity import spread
 from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
-from local.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
-from local.handwriting import png_of
+from hwotp.canvas import png_of
 from local.stack import PINNING_ORDER
 from services.verifier import display
 from tests.conftest import begin, key_metadata, key_of, start_stack, subject_of, submit
@@ -306,8 +306,8 @@ def test_responses_carry_no_scores():
 
 
 def test_every_service_has_health_and_reflection(stack):
-    expected = {"recognizer": "hwotp.v1.Recognizer", "verifier": "hwotp.v1.Verifier",
-                "challenge": "hwotp.v1.Challenge", "gateway": "hwotp.v1.Gateway"}
+    expected = {"recognizer": "hwotp.internal.v1.RecognizerService", "verifier": "hwotp.internal.v1.VerifierService",
+                "challenge": "hwotp.internal.v1.ChallengeService", "gateway": "hwotp.v1.Gateway"}
     for name, service in expected.items():
         with grpc.insecure_channel(stack.services[name].address) as channel:
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)

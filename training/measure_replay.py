@@ -21,7 +21,7 @@ from PIL import Image
 
 from hwotp.preprocess import decode_box, replay_fingerprint
 from hwotp.replay_check import DEFAULT_THRESHOLD, similarities
-from local.handwriting import png_of
+from hwotp.canvas import png_of
 from training import data, split
 
 

@@ -6,18 +6,11 @@ import math
 
 from hwotp.config import Settings
 from hwotp.errors import FailedPrecondition, InvalidInput, ResourceExhausted
-from hwotp.v1 import challenge_pb2, challenge_pb2_grpc
+from hwotp.outcomes import ClaimStatus
+from hwotp.internal.v1 import challenge_pb2, challenge_pb2_grpc
 from services.challenge.store import ChallengeStore, Lockout, Refused
 
-_STATUS = {
-    "claimed": challenge_pb2.CLAIM_STATUS_CLAIMED,
-    "unknown": challenge_pb2.CLAIM_STATUS_UNKNOWN,
-    "expired": challenge_pb2.CLAIM_STATUS_EXPIRED,
-    "used": challenge_pb2.CLAIM_STATUS_ALREADY_USED,
-    "locked": challenge_pb2.CLAIM_STATUS_LOCKED,
-    "throttled": challenge_pb2.CLAIM_STATUS_THROTTLED,
-    "wrong_length": challenge_pb2.CLAIM_STATUS_WRONG_LENGTH,
-}
+_STATUS = {status: challenge_pb2.ClaimStatus.Value(f"CLAIM_STATUS_{status.name}") for status in ClaimStatus}
 
 
 def _subject(request) -> str:
@@ -40,7 +33,7 @@ def refusal(refused: Refused) -> Exception:
     return ResourceExhausted(f"challenge rate limit reached; retry in {seconds} s", seconds)
 
 
-class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
+class ChallengeServicer(challenge_pb2_grpc.ChallengeServiceServicer):
     def __init__(self, store: ChallengeStore, settings: Settings):
         self.store, self.settings = store, settings
 
@@ -52,7 +45,7 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
                                    request.fixed_length)
         if isinstance(issued, Refused):
             raise refusal(issued)
-        return challenge_pb2.CreateChallengeResponse(
+        return challenge_pb2.CreateResponse(
             challenge_id=issued.challenge_id, digits=issued.digits,
             expires_at_ms=issued.expires_at_ms, time_limit_s=issued.time_limit_s, stepped_up=issued.stepped_up)
 
@@ -60,7 +53,7 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
         if not request.challenge_id:
             raise InvalidInput("challenge_id is missing")
         claim = self.store.claim(request.challenge_id, _subject(request), request.boxes)
-        return challenge_pb2.ClaimChallengeResponse(
+        return challenge_pb2.ClaimResponse(
             status=_STATUS[claim.status], digits=claim.digits, expires_at_ms=claim.expires_at_ms,
             consecutive_failures=claim.failures, disabled=claim.disabled, stepped_up=claim.stepped_up,
             retry_after_ms=claim.retry_after_ms, length=claim.length)
@@ -70,15 +63,15 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServicer):
         return challenge_pb2.RecordSuccessResponse(owner_token=token)
 
     def Forgive(self, request, context):
-        return _state(self.store.forgive(_subject(request)))
+        return challenge_pb2.ForgiveResponse(state=_state(self.store.forgive(_subject(request))))
 
     def StepUp(self, request, context):
         subject = _subject(request)
         self.store.step_up(subject)
-        return _state(self.store.lockout(subject))
+        return challenge_pb2.StepUpResponse(state=_state(self.store.lockout(subject)))
 
     def ResetLockout(self, request, context):
-        return _state(self.store.reset(_subject(request)))
+        return challenge_pb2.ResetLockoutResponse(state=_state(self.store.reset(_subject(request))))
 
     def RedeemOwnerToken(self, request, context):
         return challenge_pb2.RedeemOwnerTokenResponse(valid=self.store.redeem(_subject(request), request.owner_token))

@@ -34,6 +34,8 @@ from typing import Callable
 
 import redis
 
+from hwotp.outcomes import ClaimStatus
+
 # A marker must outlive its challenge only long enough to name a late or second
 # answer; it is not a record of the challenge.
 MARKER_GRACE_MS = 15 * 60 * 1000
@@ -164,7 +166,7 @@ class Refused:
 
 @dataclass(frozen=True)
 class Claim:
-    status: str  # claimed | unknown | expired | used | locked | throttled | wrong_length
+    status: ClaimStatus
     digits: str = ""
     expires_at_ms: int = 0
     failures: int = 0
@@ -246,10 +248,10 @@ class ChallengeStore:
             keys=[f"{prefix}ch:{challenge_id}", f"{prefix}chm:{challenge_id}", f"{prefix}fail", f"{prefix}pending"],
             args=[self.clock(), self.limits.disable_after, self.limits.delay_ms, boxes, self.limits.throttle_after,
                   challenge_id])
-        status = status.decode()
-        if status == "wrong_length":
+        status = ClaimStatus(status.decode())
+        if status is ClaimStatus.WRONG_LENGTH:
             return Claim(status, length=int(stored))
-        if status != "claimed":
+        if status is not ClaimStatus.CLAIMED:
             return Claim(status, disabled=bool(disabled), retry_after_ms=max(int(retry), 0))
         record = json.loads(stored)
         return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures), bool(disabled),

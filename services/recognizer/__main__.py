@@ -4,7 +4,7 @@ from hwotp import config, logs
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
 from hwotp.server import Registration, Service
-from hwotp.v1 import recognizer_pb2, recognizer_pb2_grpc
+from hwotp.internal.v1 import recognizer_pb2, recognizer_pb2_grpc
 from services.recognizer.recognition import DigitRecognizer
 from services.recognizer.servicer import RecognizerServicer
 
@@ -15,10 +15,10 @@ def main() -> None:
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("recognizer")
     recognizer = DigitRecognizer(bundle.recognizer, bundle.recognizer_version, metrics)
-    name = recognizer_pb2.DESCRIPTOR.services_by_name["Recognizer"].full_name
+    name = recognizer_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_name
     servicer = RecognizerServicer(recognizer)
     Service("recognizer", settings, settings.recognizer_port, settings.recognizer_metrics_port,
-            [Registration(recognizer_pb2_grpc.add_RecognizerServicer_to_server, servicer, name)], metrics).run()
+            [Registration(recognizer_pb2_grpc.add_RecognizerServiceServicer_to_server, servicer, name)], metrics).run()
 
 
 if __name__ == "__main__":

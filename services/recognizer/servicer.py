@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from hwotp import boxes
 from hwotp.errors import InvalidInput
-from hwotp.v1 import recognizer_pb2, recognizer_pb2_grpc
+from hwotp.internal.v1 import recognizer_pb2, recognizer_pb2_grpc
 from services.recognizer.recognition import DigitRecognizer
 
 MAX_BOXES = 128
 
 
-class RecognizerServicer(recognizer_pb2_grpc.RecognizerServicer):
+class RecognizerServicer(recognizer_pb2_grpc.RecognizerServiceServicer):
     def __init__(self, recognizer: DigitRecognizer):
         self.recognizer = recognizer
 

@@ -5,7 +5,7 @@ from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
 from hwotp.sealing import Sealer
 from hwotp.server import Registration, Service
-from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
+from hwotp.internal.v1 import verifier_pb2, verifier_pb2_grpc
 from services.verifier.servicer import VerifierServicer
 from services.verifier.templates import TemplateStore
 from services.verifier.verification import WriterVerifier
@@ -22,9 +22,9 @@ def main() -> None:
                               settings.writer_policy, settings.replay_threshold, settings.target_far or None,
                               settings.store_enrolment_images, settings.display_templates, settings.near_miss_margin,
                               settings.workers)
-    name = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
+    name = verifier_pb2.DESCRIPTOR.services_by_name["VerifierService"].full_name
     Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,
-            [Registration(verifier_pb2_grpc.add_VerifierServicer_to_server, VerifierServicer(verifier), name)],
+            [Registration(verifier_pb2_grpc.add_VerifierServiceServicer_to_server, VerifierServicer(verifier), name)],
             metrics, ready=lambda: redis_client.is_up(client)).run()
 
 

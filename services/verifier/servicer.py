@@ -6,7 +6,7 @@ import numpy as np
 
 from hwotp import boxes
 from hwotp.errors import InvalidInput, NotFound
-from hwotp.v1 import verifier_pb2, verifier_pb2_grpc
+from hwotp.internal.v1 import verifier_pb2, verifier_pb2_grpc
 from services.verifier.verification import WriterVerifier
 
 MAX_BOXES = 128
@@ -24,7 +24,7 @@ def _batch(request):
     return boxes.to_batch(request.boxes)
 
 
-class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
+class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
     def __init__(self, verifier: WriterVerifier):
         self.verifier = verifier
 
@@ -41,7 +41,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
         templates = self.verifier.enrol(_subject(request), fields, list(request.digits), fingerprints[known],
                                         list(request.originals), list(request.trajectories), designated,
                                         replace=request.replace)
-        return verifier_pb2.VerifierEnrollResponse(model_version=templates.model_version, samples=templates.samples)
+        return verifier_pb2.EnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):
         fields, fingerprints, known = _batch(request)
@@ -62,17 +62,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):
 
     def RememberAccepted(self, request, context):
         fingerprints = boxes.fingerprints(request.fingerprints)
-        return verifier_pb2.RememberResponse(remembered=self.verifier.remember(_subject(request), fingerprints))
+        return verifier_pb2.RememberAcceptedResponse(remembered=self.verifier.remember(_subject(request), fingerprints))
 
     def SetRepositioning(self, request, context):
         active = self.verifier.set_repositioning(_subject(request), request.scheme)
-        return verifier_pb2.VerifierRepositioningResponse(active=active)
+        return verifier_pb2.SetRepositioningResponse(active=active)
 
     def GetDisplayTemplates(self, request, context):
         images = self.verifier.store.display_templates(_subject(request), list(request.digits))
         if images is None:
             raise NotFound("no display templates kept for this user")
-        return verifier_pb2.DisplayTemplatesResponse(images=images)
+        return verifier_pb2.GetDisplayTemplatesResponse(images=images)
 
     def DeleteEnrollment(self, request, context):
-        return verifier_pb2.DeleteTemplatesResponse(deleted=self.verifier.store.delete(_subject(request)))
+        return verifier_pb2.DeleteEnrollmentResponse(deleted=self.verifier.store.delete(_subject(request)))

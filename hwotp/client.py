@@ -1,14 +1,24 @@
-"""A gateway client as a relying party holds one: a channel that sends the caller's API key."""
+"""The client side of hwotp's public API, for relying parties' Python code and hwotp's own tools:
+a channel that sends the caller's API key with every call, and how keys are registered.
+
+The gateway keeps only the SHA-256 of a key (`key_hash`), in HWOTP_API_KEYS.
+"""
 
 from __future__ import annotations
 
 import collections
-import json
+import hashlib
 
 import grpc
 
-from gateway.auth import METADATA_KEY
 from hwotp.v1 import gateway_pb2_grpc
+
+METADATA_KEY = "x-api-key"
+
+
+def key_hash(key: str) -> str:
+    """What HWOTP_API_KEYS holds of a caller's key."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class _Details(collections.namedtuple("_Details", "method timeout metadata credentials wait_for_ready compression"),
@@ -27,14 +37,10 @@ class _WithKey(grpc.UnaryUnaryClientInterceptor):
 
 
 def gateway_channel(address: str, api_key: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A channel to the gateway whose every call carries the API key (TLS with `credentials`)."""
     channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
     return grpc.intercept_channel(channel, _WithKey(api_key))
 
 
 def gateway_stub(channel: grpc.Channel) -> gateway_pb2_grpc.GatewayStub:
     return gateway_pb2_grpc.GatewayStub(channel)
-
-
-def local_api_key(state_file) -> str:
-    """The key of the stack `make up` started (run/stack.json)."""
-    return json.loads(state_file.read_text())["api_key"]

@@ -1,0 +1,112 @@
+"""What the login flow asks of the internal services: three small interfaces that speak
+dataclasses and domain errors (hwotp.errors), never protobuf or gRPC.
+
+gateway.downstream implements them over gRPC; unit tests drive the flow with fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from gateway.budget import Budget
+from hwotp.outcomes import ClaimStatus
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Boxes decoded once: (n, 1, 28, 28) model inputs and (n, 1024) replay fingerprints."""
+
+    fields: np.ndarray
+    fingerprints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+@dataclass(frozen=True)
+class Issued:
+    challenge_id: str
+    digits: str
+    expires_at_ms: int
+    time_limit_s: int
+    stepped_up: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: ClaimStatus
+    digits: str = ""
+    expires_at_ms: int = 0
+    failures: int = 0  # counted, this claim included, until a success
+    disabled: bool = False
+    stepped_up: bool = False
+    retry_after_ms: int = 0  # THROTTLED
+    length: int = 0  # WRONG_LENGTH: the challenge's
+
+
+@dataclass(frozen=True)
+class Lockout:
+    failures: int
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Reading:
+    digit: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    enrolled: bool
+    current: bool = False  # the templates belong to the model now served
+    fixed_length: int = 0  # the only length the user's secret scheme fits (0: any)
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    model_version: str
+    samples: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    writer_ok: bool
+    expected: str  # the digits the boxes must hold, after the secret repositioning
+    replayed: list[bool]
+    near_miss: bool = False
+    scores: list[float] = field(default_factory=list)
+    passed: list[bool] = field(default_factory=list)
+    policy: str = ""
+
+
+class Challenges(Protocol):
+    def create(self, subject: str, length: int, caller: str, fixed_length: int, budget: Budget) -> Issued: ...
+    def claim(self, subject: str, challenge_id: str, boxes: int, budget: Budget) -> Claim: ...
+    def record_success(self, subject: str, stepped_up: bool, budget: Budget) -> str: ...
+    def forgive(self, subject: str, budget: Budget) -> None: ...
+    def step_up(self, subject: str, budget: Budget) -> None: ...
+    def reset_lockout(self, subject: str, budget: Budget) -> Lockout: ...
+    def redeem_owner_token(self, subject: str, token: str, budget: Budget) -> bool: ...
+    def forget(self, subject: str, budget: Budget) -> None: ...
+
+
+class Recognizer(Protocol):
+    def recognize(self, boxes: Prepared, budget: Budget) -> list[Reading]: ...
+
+
+class Verifier(Protocol):
+    def enrol(self, subject: str, boxes: Prepared, digits: list[int], originals: list[bytes],
+              trajectories: list[bytes], display_samples: list[int], replace: bool, budget: Budget) -> Enrolled: ...
+    def enrolment(self, subject: str, budget: Budget) -> Enrolment: ...
+    # Both return at once and are awaited by calling what they return, so that the
+    # flow can ask the recognizer (or the challenge service) meanwhile.
+    def verify(self, subject: str, boxes: Prepared, displayed: list[int],
+               budget: Budget) -> Callable[[], Verdict]: ...
+    def remember_accepted(self, subject: str, boxes: Prepared, budget: Budget) -> Callable[[], None]: ...
+    def delete(self, subject: str, budget: Budget) -> bool: ...
+    def set_repositioning(self, subject: str, scheme: str, budget: Budget) -> bool: ...
+    def display_templates(self, subject: str, digits: list[int], budget: Budget) -> list[bytes]: ...
