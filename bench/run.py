@@ -31,6 +31,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.loadgen import LOAD_TEST_ENV, RPCS, Handwriting, LoadGenerator
+from hwotp.config import ChallengeSettings
 from hwotp.models import ModelBundle
 from local.stack import Stack
 from training import data
@@ -104,7 +105,7 @@ def _p50_p99(latency: dict) -> dict:
 
 def run(seconds: float, users: int) -> dict:
     cores = os.cpu_count() or 1
-    length = ModelBundle.load().default_length
+    length = ChallengeSettings().challenge_length
     print(f"model only: {length} digits per authentication, {cores} worker threads, {seconds:.0f} s", flush=True)
     bound = model_only(length, seconds, cores)
     print(f"  {bound:.1f} authentications/s", flush=True)

@@ -9,7 +9,6 @@ from gateway.downstream import Channels
 from gateway.flow import LoginFlow
 from gateway.servicer import GatewayServicer
 from hwotp import config, logs
-from hwotp.config import ConfigError
 from hwotp.metrics import Metrics
 from hwotp.server import Registration, Service
 from hwotp.subjects import Subjects, parse_key
@@ -17,12 +16,10 @@ from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
 
 
 def main() -> None:
-    settings = config.load()
+    settings = config.load(config.GatewaySettings)
     logs.configure(settings.log_level)
     metrics = Metrics("gateway")
     keys = None if settings.auth == "off" else ApiKeys(settings.api_keys)
-    if not settings.subject_key:
-        raise ConfigError("HWOTP_SUBJECT_KEY is required by the gateway (python -m hwotp.subjects makes one)")
     subjects = Subjects(parse_key(settings.subject_key))
     admission = Admission(settings.caller_submits_per_min, settings.caller_enrols_per_min,
                           settings.decode_concurrency or len(settings.cpu_set or os.sched_getaffinity(0)))

@@ -35,7 +35,7 @@ class WebhookNotifier:
         try:
             self.pending.put_nowait(event)
         except queue.Full:
-            logs.audit("alert_dropped", user=event.get("user_id"), reason="queue full")
+            logs.audit("alert_dropped", caller=event.get("caller"), user=event.get("user_id"), reason="queue full")
 
     def _work(self) -> None:
         while True:
@@ -47,10 +47,11 @@ class WebhookNotifier:
                 try:
                     with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                         if 200 <= response.status < 300:
-                            logs.audit("alert_delivered", user=event.get("user_id"), attempts=attempt + 1)
+                            logs.audit("alert_delivered", caller=event.get("caller"), user=event.get("user_id"),
+                                       attempts=attempt + 1)
                             break
                 except Exception as exc:  # network errors and HTTP error statuses alike
                     log.warning("alert delivery attempt %d failed: %s", attempt + 1, exc.__class__.__name__)
                 time.sleep(self.first_backoff_s * 2 ** attempt)
             else:
-                logs.audit("alert_failed", user=event.get("user_id"), attempts=self.attempts)
+                logs.audit("alert_failed", caller=event.get("caller"), user=event.get("user_id"), attempts=self.attempts)

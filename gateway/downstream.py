@@ -14,7 +14,7 @@ import grpc
 from gateway.budget import Budget
 from gateway.ports import Claim, Enrolled, Enrolment, Issued, Lockout, Prepared, Reading, Verdict
 from hwotp import boxes, tls
-from hwotp.config import Settings
+from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound,
                           ResourceExhausted, Unavailable)
 from hwotp.internal.v1 import (challenge_pb2, challenge_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc, verifier_pb2,
@@ -45,7 +45,7 @@ class Channels:
     """One long-lived channel per service, reused by every call, and the threads for
     calls made beside another."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: GatewaySettings):
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -110,7 +110,7 @@ class GrpcChallenges(_Client):
         got = self._call(self.stub.Claim, challenge_pb2.ClaimRequest(
             subject=subject, challenge_id=challenge_id, boxes=boxes), budget)
         return Claim(_CLAIM_STATUS[got.status], got.digits, got.expires_at_ms, got.consecutive_failures,
-                     got.disabled, got.stepped_up, got.retry_after_ms, got.length)
+                     got.throttling, got.disabled, got.stepped_up, got.retry_after_ms, got.length)
 
     def record_success(self, subject: str, stepped_up: bool, budget: Budget) -> str:
         return self._call(self.stub.RecordSuccess, challenge_pb2.RecordSuccessRequest(
@@ -162,7 +162,7 @@ class GrpcVerifier(_Client):
 
     def enrolment(self, subject: str, budget: Budget) -> Enrolment:
         found = self._call(self.stub.GetEnrollment, verifier_pb2.GetEnrollmentRequest(subject=subject), budget)
-        return Enrolment(found.enrolled, found.current, found.fixed_length)
+        return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates)
 
     def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget) -> Callable[[], Verdict]:
         request = verifier_pb2.VerifyRequest(subject=subject, digits=displayed,

@@ -18,7 +18,7 @@ from gateway.decision import decide
 from gateway.ports import Challenges, Claim, Enrolled, Lockout, Prepared, Recognizer, Verifier, Verdict
 from gateway.render import render_digits
 from hwotp import logs
-from hwotp.config import Settings
+from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound,
                           PermissionDenied, ResourceExhausted, Unavailable)
 from hwotp.metrics import Metrics
@@ -73,7 +73,7 @@ class Decision:
 
 
 class LoginFlow:
-    def __init__(self, settings: Settings, challenges: Challenges, recognizer: Recognizer, verifier: Verifier,
+    def __init__(self, settings: GatewaySettings, challenges: Challenges, recognizer: Recognizer, verifier: Verifier,
                  subjects: Subjects, admission: Admission, metrics: Metrics, alerts: WebhookNotifier | None = None):
         self.settings, self.challenges, self.recognizer, self.verifier = settings, challenges, recognizer, verifier
         self.subjects, self.admission, self.metrics, self.alerts = subjects, admission, metrics, alerts
@@ -94,9 +94,8 @@ class LoginFlow:
         if refused:
             raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
         replace = self._owner_proof(caller, user, subject, proof, "re-enrolment", budget)
-        keep_originals = self.settings.store_enrolment_images or self.settings.display_templates
-        trajectories = [s.trajectory for s in samples]
-        enrolled = self.verifier.enrol(subject, prepared, digits, images if keep_originals else [], trajectories,
+        # the verifier keeps of the originals what its settings ask for (re-enrolment, display templates)
+        enrolled = self.verifier.enrol(subject, prepared, digits, images, [s.trajectory for s in samples],
                                        display_samples, replace, budget)
         logs.audit("enrolment", caller=caller, user=user, samples=len(digits), model_version=enrolled.model_version,
                    replaced=replace)
@@ -163,7 +162,7 @@ class LoginFlow:
         logs.audit("challenge", caller=caller, user=user, length=len(issued.digits),
                    time_limit_s=issued.time_limit_s, as_image=as_image)
         shown = self.verifier.display_templates(subject, [int(c) for c in issued.digits], budget) \
-            if self.settings.display_templates else []
+            if enrolment.display_templates else []
         return Began(issued.challenge_id, "" if as_image else issued.digits, issued.expires_at_ms,
                      issued.time_limit_s, issued.stepped_up, render_digits(issued.digits) if as_image else b"", shown)
 
@@ -250,7 +249,7 @@ class LoginFlow:
 
     def _note_failure(self, caller: str, user: str, claim: Claim) -> None:
         """The claim counted this failure; past the threshold it is a lockout event."""
-        if claim.failures >= self.settings.lockout_throttle_after:
+        if claim.throttling:
             state = "disabled" if claim.disabled else "throttled"
             self.metrics.lockouts.labels(state).inc()
             logs.audit("lockout", caller=caller, user=user, state=state, consecutive_failures=claim.failures)
@@ -264,7 +263,7 @@ class LoginFlow:
         logs.audit("near_miss", caller=caller, user=user, challenge_length=length)
         self.metrics.near_misses.inc()
         if self.alerts:
-            self.alerts.notify({"event": "near_miss", "user_id": user, "at": int(time.time()),
+            self.alerts.notify({"event": "near_miss", "caller": caller, "user_id": user, "at": int(time.time()),
                                 "challenge_length": length})
 
     def _decided(self, caller: str, user: str, decision: Decision, details: dict | None = None) -> Decision:

@@ -41,6 +41,7 @@ class Claim:
     digits: str = ""
     expires_at_ms: int = 0
     failures: int = 0  # counted, this claim included, until a success
+    throttling: bool = False  # so many that the next attempt waits (a lockout event)
     disabled: bool = False
     stepped_up: bool = False
     retry_after_ms: int = 0  # THROTTLED
@@ -64,6 +65,7 @@ class Enrolment:
     enrolled: bool
     current: bool = False  # the templates belong to the model now served
     fixed_length: int = 0  # the only length the user's secret scheme fits (0: any)
+    display_templates: bool = False  # shown with each challenge
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from hwotp import strokes
-from hwotp.config import Settings
+from hwotp.config import GatewaySettings
 from hwotp.errors import InvalidInput
 
 MAX_BOXES = 10
@@ -47,7 +47,7 @@ def submission_boxes(boxes) -> list[bytes]:
     return [box.image for box in boxes]
 
 
-def enrolment_samples(samples, settings: Settings) -> tuple[list[bytes], list[int]]:
+def enrolment_samples(samples, settings: GatewaySettings) -> tuple[list[bytes], list[int]]:
     limit = 10 * settings.enrol_max_per_digit
     if len(samples) > limit:
         raise InvalidInput(f"{len(samples)} samples given; at most {limit} ({settings.enrol_max_per_digit} per digit)")

@@ -28,7 +28,7 @@ def parse_cpus(text: str) -> frozenset[int]:
 
 def pin_process(cpus: frozenset[int]) -> None:
     """Hold every thread of this process, and so every thread it starts later, to `cpus`
-    (all of them usable: Settings.validate checks)."""
+    (all of them usable: ServiceSettings.validate checks)."""
     if not cpus:
         return
     for thread_id in os.listdir("/proc/self/task"):

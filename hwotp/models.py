@@ -80,14 +80,6 @@ class ModelBundle:
         return self._cohort_file["writers"]
 
     @property
-    def policy(self) -> str:
-        return self.meta["decision"]["policy"]
-
-    @property
-    def default_length(self) -> int:
-        return int(self.meta["decision"]["default_length"])
-
-    @property
     def target_far(self) -> float:
         return float(self.meta["decision"]["target_far"])
 

@@ -10,13 +10,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from hwotp.config import Settings
+from hwotp.config import RedisSettings
 from hwotp.metrics import Metrics
 
 _TIMEOUTS = dict(socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 1))
 
 
-def connect(settings: Settings) -> redis.Redis:
+def connect(settings: RedisSettings) -> redis.Redis:
     if not settings.redis_sentinels:
         return redis.Redis.from_url(settings.redis_url, health_check_interval=10, **_TIMEOUTS)
     url = urlparse(settings.redis_url)

@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hwotp import affinity, errors, tls
-from hwotp.config import Settings
+from hwotp.config import ServiceSettings
 from hwotp.metrics import Metrics
 
 log = logging.getLogger("hwotp.server")
@@ -116,7 +116,7 @@ class Registration:
 class Service:
     """A running hwotp service. `ready` is polled; health follows it."""
 
-    def __init__(self, name: str, settings: Settings, port: int, metrics_port: int,
+    def __init__(self, name: str, settings: ServiceSettings, port: int, metrics_port: int,
                  registrations: list[Registration], metrics: Metrics, ready: Callable[[], bool] = lambda: True,
                  interceptors: list[grpc.ServerInterceptor] = ()):
         self.name, self.settings, self.metrics, self.ready = name, settings, metrics, ready
@@ -153,7 +153,7 @@ class Service:
         self.metrics_port = metrics.serve(settings.host, metrics_port)
         self._stopping = threading.Event()
 
-    def _probe_server(self, settings: Settings) -> grpc.Server:
+    def _probe_server(self, settings: ServiceSettings) -> grpc.Server:
         """Health alone, in plaintext, for probes that cannot speak TLS (Kubernetes' gRPC
         probes): it tells nothing but SERVING or not."""
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{self.name}-probe"))

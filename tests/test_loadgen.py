@@ -36,7 +36,6 @@ def test_bounded_closed_and_open_loop_runs(stack, tmp_path):
     decided = sum(closed["decisions"]["genuine"].values()) + sum(closed["decisions"]["impostor"].values())
     assert decided == closed["logins"]
     assert closed["latency"]["SubmitChallenge"]["count"] == closed["logins"]
-    assert closed["latency"]["login"]["p50_ms"] <= closed["latency"]["login"]["p99_ms"]
     opened = asyncio.run(generator.run(None, 20.0, 1.5, None, enrol=False))
     assert opened["errors"] == 0 and 10 <= opened["logins"] <= 60
     assert opened["latency"]["late"]["count"] == opened["logins"]

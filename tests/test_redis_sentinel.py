@@ -30,7 +30,7 @@ def sentinel(tmp_path):
 
 def test_master_found_through_sentinel(sentinel):
     master, port = sentinel
-    settings = config.load({"HWOTP_REDIS_SENTINELS": f"127.0.0.1:{port}", "HWOTP_REDIS_MASTER_NAME": "hwotp"})
+    settings = config.load(config.ChallengeSettings, {"HWOTP_REDIS_SENTINELS": f"127.0.0.1:{port}", "HWOTP_REDIS_MASTER_NAME": "hwotp"})
     client = redis_client.connect(settings)
     deadline = time.monotonic() + 10
     while not redis_client.is_up(client) and time.monotonic() < deadline:

@@ -435,11 +435,9 @@ def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
     challenge = begin(gateway, "erin")
     running.services["verifier"].process.kill()
     running.services["verifier"].process.wait()
-    started = time.monotonic()
     with pytest.raises(grpc.RpcError) as error:
         submit(gateway, "erin", challenge, writers[0].write(challenge.digits, rng))
-    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert time.monotonic() - started < 3.5  # within the gateway's budget
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.UNAVAILABLE, "verifier is unavailable")
     running.redis.kill()
     with pytest.raises(grpc.RpcError) as error:
         begin(gateway, "erin")
@@ -454,11 +452,11 @@ def test_slow_verifier_answers_within_the_budget_and_recovers(own_stack, writers
     verifier = running.services["verifier"].process
     verifier.send_signal(signal.SIGSTOP)  # alive but answering nothing: a slow service
     try:
-        started = time.monotonic()
         with pytest.raises(grpc.RpcError) as error:
             submit(gateway, "ivy", challenge, writers[0].write(challenge.digits, rng), timeout=30)
-        assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert time.monotonic() - started < 2.5  # the gateway's budget, not the caller's 30 s
+        # the gateway's budget ran out, not the caller's 30 s (gRPC would say "Deadline Exceeded")
+        assert (error.value.code(), error.value.details()) == (grpc.StatusCode.DEADLINE_EXCEEDED,
+                                                               "verifier did not answer in time")
     finally:
         verifier.send_signal(signal.SIGCONT)
     challenge = begin(gateway, "ivy")  # no restart needed
@@ -476,7 +474,10 @@ def test_sigterm_drains_in_flight_calls(own_stack, writers):
         calls = [gateway.SubmitChallenge.future(gateway_pb2.SubmitChallengeRequest(
             challenge_id=c.challenge_id, user_id="frank", boxes=writers[0].write(c.digits, rng)), timeout=15)
             for c in challenges]
-        time.sleep(0.5)  # the calls reach the gateway and wait on the frozen verifier
+        markers = [key_of(subject_of(running, "frank"), f"chm:{c.challenge_id}") for c in challenges]
+        store = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+        while [store.get(m) for m in markers] != [b"used"] * 5:  # every call is in the gateway, past its claim
+            time.sleep(0.02)
         running.services["gateway"].process.send_signal(signal.SIGTERM)
         with grpc.insecure_channel(running.gateway) as channel:
             health = health_pb2_grpc.HealthStub(channel)

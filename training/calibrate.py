@@ -1,6 +1,6 @@
 """Choose the scoring and the decision thresholds on the validation writers; write models/models.json.
 
-python -m training.calibrate [--data DIR] [--target-far 0.01] [--default-length 6]
+python -m training.calibrate [--data DIR] [--target-far 0.01]
 
 Uses only the training writers (cohort) and the validation writers (scoring
 choice, thresholds); the test writers are never read here.
@@ -74,7 +74,6 @@ def main() -> None:
     parser.add_argument("--models", default=None)
     parser.add_argument("--target-far", type=float, default=0.01, choices=TARGET_FARS,
                         help="the deployed default (HWOTP_TARGET_FAR picks another)")
-    parser.add_argument("--default-length", type=int, default=6)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     args = parser.parse_args()
     data.exit_if_missing(args.data)
@@ -118,7 +117,7 @@ def main() -> None:
                                     "embedding (batch, 128), unit length",
                                     scoring=ScoringConfig("euclidean", 0.0, 0).to_dict()),
         "decision": {
-            "policy": "all_pass", "default_length": args.default_length, "target_far": args.target_far,
+            "target_far": args.target_far,
             "calibrated_on": "validation writers of models/split.json",
             "thresholds": thresholds(val_enrolment, val_scores),
         },

@@ -22,6 +22,10 @@ from hwotp import config, scoring
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from training import data, protocol, split
 
+# What is deployed by default: the verifier's writer policy and the challenge length.
+POLICY = config.VerifierSettings().writer_policy
+LENGTH = config.ChallengeSettings().challenge_length
+
 ATTEMPTS_PER_WRITER = 200
 
 
@@ -64,7 +68,7 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
     """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
     (frr/far: the default policy and target FAR; the others beside them)."""
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
-    out = {"length": length, "policy": bundle.policy, "target_far": bundle.target_far, "by_target_far": {}}
+    out = {"length": length, "policy": POLICY, "target_far": bundle.target_far, "by_target_far": {}}
     for far in bundle.target_fars:
         rows = out["by_target_far"][str(far)] = {}
         for policy in ("all_pass", "fused_mean"):
@@ -73,7 +77,7 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
             genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
             impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
             rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
-    deployed = out["by_target_far"][str(bundle.target_far)][bundle.policy]
+    deployed = out["by_target_far"][str(bundle.target_far)][POLICY]
     out["frr"], out["far"] = deployed["frr"], deployed["far"]
     return out
 
@@ -98,8 +102,8 @@ class AttemptSimulator:
         """One attempt: (accepted, near miss) under the deployed policy."""
         chosen = rng.choice(self.digits_of(writer), length, replace=False)
         boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
-        writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], self.bundle.policy,
-                                                    self.bundle.threshold(self.bundle.policy, length), margin)
+        writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], POLICY,
+                                                    self.bundle.threshold(POLICY, length), margin)
         read = bool(self.recognised[boxes].all())
         return read and writer_ok, read and near_miss
 
@@ -195,20 +199,20 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
         },
     }
     curves = {}
-    for length in sorted(set(lengths) | {bundle.default_length}):
+    for length in sorted(set(lengths) | {LENGTH}):
         attempts = protocol.build_attempts(enrolment, scores, length, ATTEMPTS_PER_WRITER, seed=length)
         if length in lengths:
             report["verification"]["lengths"][str(length)] = length_report(attempts)
             curves[f"{length} digit{'s' if length > 1 else ''}"] = protocol.det_points(
                 attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))
             print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
-        if length == bundle.default_length and which == "deployed":
+        if length == LENGTH and which == "deployed":
             report["system"] = system_report(bundle, attempts, enrolment, predicted, length)
             simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7)
             report["system"]["lockout_window"] = lockout_window_report(simulator, length)
-            settings = config.load()
-            report["system"]["step_up"] = step_up_report(simulator, length, settings.stepup_extra_digits,
-                                                         settings.near_miss_margin)
+            report["system"]["step_up"] = step_up_report(simulator, length,
+                                                         config.ChallengeSettings().stepup_extra_digits,
+                                                         config.VerifierSettings().near_miss_margin)
     out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png")
     report["seconds"] = round(time.time() - started, 1)

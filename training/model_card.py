@@ -9,6 +9,7 @@ import json
 import platform
 from pathlib import Path
 
+from hwotp.config import ChallengeSettings, VerifierSettings
 from hwotp.models import META_FILE, models_dir
 from training import split
 
@@ -41,7 +42,7 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
     decision = meta["decision"]
     system = deployed.get("system", {})
     system_rows = "\n".join(
-        f"| {_pct(float(far))} | {policy}{' (deployed)' if policy == decision['policy'] and float(far) == decision['target_far'] else ''} "
+        f"| {_pct(float(far))} | {policy}{' (deployed)' if policy == VerifierSettings().writer_policy and float(far) == decision['target_far'] else ''} "
         f"| {_pct(row.get('frr'))} | {_pct(row.get('far'))} |"
         for far, by_policy in sorted(system.get("by_target_far", {}).items(), key=lambda kv: -float(kv[0]))
         for policy, row in by_policy.items())
@@ -102,13 +103,13 @@ high-school students {_pct(per_series.get('high_school_students', {}).get('accur
 
 ## The deployed decision
 
-Policy `{decision['policy']}`: every digit must be recognised as the challenge
+Policy `{VerifierSettings().writer_policy}`: every digit must be recognised as the challenge
 digit and pass its writer threshold (`fused_mean`, set by
 `HWOTP_WRITER_POLICY`, asks the mean score to pass instead). Thresholds were
 chosen on the validation writers for a target FAR per attempt of 1% and of
 0.1%, for every length 1-10 (`models.json` → `decision.thresholds`); the
 default is {_pct(decision['target_far'])} (`HWOTP_TARGET_FAR` picks the other). On the
-test writers, at the default length {decision['default_length']}:
+test writers, at the default length {ChallengeSettings().challenge_length}:
 
 | target FAR | policy | FRR (genuine rejected, recognition errors included) | FAR (impostors writing the right digits, accepted) |
 |---|---|---|---|

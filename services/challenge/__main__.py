@@ -9,7 +9,7 @@ from services.challenge.store import ChallengeStore, Limits
 
 
 def main() -> None:
-    settings = config.load()
+    settings = config.load(config.ChallengeSettings)
     logs.configure(settings.log_level)
     client = redis_client.connect(settings)
     metrics = Metrics("challenge")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hwotp.config import Settings
+from hwotp.config import ChallengeSettings
 from hwotp.errors import FailedPrecondition, InvalidInput, ResourceExhausted
 from hwotp.outcomes import ClaimStatus
 from hwotp.internal.v1 import challenge_pb2, challenge_pb2_grpc
@@ -34,7 +34,7 @@ def refusal(refused: Refused) -> Exception:
 
 
 class ChallengeServicer(challenge_pb2_grpc.ChallengeServiceServicer):
-    def __init__(self, store: ChallengeStore, settings: Settings):
+    def __init__(self, store: ChallengeStore, settings: ChallengeSettings):
         self.store, self.settings = store, settings
 
     def Create(self, request, context):
@@ -55,7 +55,8 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServiceServicer):
         claim = self.store.claim(request.challenge_id, _subject(request), request.boxes)
         return challenge_pb2.ClaimResponse(
             status=_STATUS[claim.status], digits=claim.digits, expires_at_ms=claim.expires_at_ms,
-            consecutive_failures=claim.failures, disabled=claim.disabled, stepped_up=claim.stepped_up,
+            consecutive_failures=claim.failures, throttling=claim.throttling, disabled=claim.disabled,
+            stepped_up=claim.stepped_up,
             retry_after_ms=claim.retry_after_ms, length=claim.length)
 
     def RecordSuccess(self, request, context):

@@ -170,6 +170,7 @@ class Claim:
     digits: str = ""
     expires_at_ms: int = 0
     failures: int = 0
+    throttling: bool = False  # the count has reached the throttle: the next attempt waits
     disabled: bool = False
     stepped_up: bool = False
     retry_after_ms: int = 0
@@ -254,8 +255,8 @@ class ChallengeStore:
         if status is not ClaimStatus.CLAIMED:
             return Claim(status, disabled=bool(disabled), retry_after_ms=max(int(retry), 0))
         record = json.loads(stored)
-        return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures), bool(disabled),
-                     bool(record["stepped_up"]))
+        return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures),
+                     int(failures) >= self.limits.throttle_after, bool(disabled), bool(record["stepped_up"]))
 
     def lockout(self, subject: str) -> Lockout:
         count, disabled = self.client.hmget(f"{_prefix(subject)}fail", "count", "disabled")

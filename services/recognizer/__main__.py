@@ -10,7 +10,7 @@ from services.recognizer.servicer import RecognizerServicer
 
 
 def main() -> None:
-    settings = config.load()
+    settings = config.load(config.RecognizerSettings)
     logs.configure(settings.log_level)
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("recognizer")

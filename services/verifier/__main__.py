@@ -12,7 +12,7 @@ from services.verifier.verification import WriterVerifier
 
 
 def main() -> None:
-    settings = config.load()
+    settings = config.load(config.VerifierSettings)
     logs.configure(settings.log_level)
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("verifier")

@@ -8,6 +8,7 @@ HWOTP_SUBJECT_KEY.
 """
 
 import sys
+from dataclasses import dataclass
 
 from hwotp import config, redis_client
 from hwotp.errors import NotFound
@@ -19,10 +20,15 @@ from services.verifier.templates import TemplateStore
 from services.verifier.verification import WriterVerifier
 
 
+@dataclass(frozen=True)
+class ReenrolSettings(config.VerifierSettings, config.SubjectSettings):
+    """The verifier's settings, and the gateway's key that makes subjects of user ids."""
+
+
 def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    settings = config.load()
+    settings = config.load(ReenrolSettings)
     subjects = Subjects(parse_key(settings.subject_key))
     store = TemplateStore(redis_client.connect(settings),
                           Sealer.from_settings(settings.template_keys, settings.template_key_id),

@@ -95,7 +95,7 @@ def reseal_all(client: redis.Redis, sealer: Sealer, report=print) -> Resealed:
 
 
 def main() -> None:
-    settings = config.load()
+    settings = config.load(config.VerifierSettings)
     sealer = Sealer.from_settings(settings.template_keys, settings.template_key_id)
     try:
         done = reseal_all(redis_client.connect(settings), sealer)

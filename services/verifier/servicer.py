@@ -58,7 +58,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
         if version is None:
             return verifier_pb2.GetEnrollmentResponse(enrolled=False)
         return verifier_pb2.GetEnrollmentResponse(
-            enrolled=True, model_version=version, current=version == self.verifier.version, fixed_length=fixed_length)
+            enrolled=True, model_version=version, current=version == self.verifier.version, fixed_length=fixed_length,
+            display_templates=self.verifier.display)
 
     def RememberAccepted(self, request, context):
         fingerprints = boxes.fingerprints(request.fingerprints)
