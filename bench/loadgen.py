@@ -29,9 +29,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from hwotp.canvas import png_of
 from hwotp.client import METADATA_KEY
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
-from hwotp.canvas import png_of
 from local.handwriting import Writer, enrolment_request
 from local.stack import STATE_FILE, Stack, local_api_key
 from training import data, split

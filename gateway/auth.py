@@ -18,6 +18,7 @@ import grpc
 from hwotp.client import METADATA_KEY
 from hwotp.config import ConfigError
 from hwotp.metrics import Metrics
+
 # Probes and tooling reach these without a key; they reveal nothing about users.
 _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # Caller names scope their users (hwotp.subjects) and appear in audit events.

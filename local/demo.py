@@ -9,8 +9,8 @@ import secrets
 
 import numpy as np
 
-from hwotp.v1 import gateway_pb2
 from hwotp.client import gateway_channel, gateway_stub
+from hwotp.v1 import gateway_pb2
 from local.handwriting import Writer
 from training import data
 

@@ -22,8 +22,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hwotp import tls
-from hwotp.client import key_hash
 from hwotp.affinity import cpu_list, spread
+from hwotp.client import key_hash
 from hwotp.sealing import new_key_entry
 from hwotp.subjects import new_key as new_subject_key
 from local.redis_server import RedisServer

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from hwotp import scoring
+from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
 from hwotp.config import ChallengeSettings
 from hwotp.models import ModelBundle
 from hwotp.subjects import Subjects, parse_key
-from hwotp.client import METADATA_KEY
 from hwotp.v1 import gateway_pb2
-from hwotp.client import gateway_channel, gateway_stub
 from local.handwriting import Writer
+from local.redis_server import RedisServer
 from local.stack import Stack
 from training import data, split
 
@@ -86,6 +87,50 @@ EXACT = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_STEPUP_DECOY_RATE": "0"}
 
 def start_stack(tmp: Path, relaxed: bool = True, **env: str) -> Stack:
     return Stack(tmp, env={**EXACT, **(RELAXED if relaxed else {}), **env}).start()
+
+
+class Stacks:
+    """Stacks of a test's own, and gateway clients of them: all stopped and closed after the test."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.made, self.channels = directory, [], []
+
+    def __call__(self, relaxed: bool = True, **env: str) -> Stack:
+        self.made.append(start_stack(self.directory / str(len(self.made)), relaxed, **env))
+        return self.made[-1]
+
+    def stub(self, stack: Stack, api_key: str | None = None):
+        self.channels.append(gateway_channel(stack.gateway, api_key or stack.api_key, stack.credentials))
+        return gateway_stub(self.channels[-1])
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+        for stack in self.made:
+            stack.stop()
+
+
+@pytest.fixture
+def stacks(tmp_path):
+    made = Stacks(tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A real Redis, empty for each test."""
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from gateway.alerts import SIGNATURE_HEADER
-from hwotp.v1 import gateway_pb2
 from hwotp.client import gateway_channel, gateway_stub
-from tests.conftest import begin, start_stack, submit
+from hwotp.v1 import gateway_pb2
+from tests.conftest import begin, submit
 
 pytestmark = pytest.mark.integration
 SECRET = "test-webhook-secret"
@@ -63,19 +63,14 @@ def audit_events(stack, event: str) -> list[dict]:
 
 
 @pytest.fixture
-def defended(tmp_path):
-    made = []
-
+def defended(stacks):
     def make(receiver: Receiver, margin: str):
         # a huge margin makes every writer-check rejection a near miss: what is tested
         # here is what follows one (the margin itself is measured by training.evaluate)
-        made.append(start_stack(tmp_path / str(len(made)), HWOTP_NEAR_MISS_MARGIN=margin,
-                                HWOTP_ALERT_WEBHOOK_URL=receiver.url, HWOTP_ALERT_WEBHOOK_SECRET=SECRET))
-        return made[-1]
+        return stacks(HWOTP_NEAR_MISS_MARGIN=margin, HWOTP_ALERT_WEBHOOK_URL=receiver.url,
+                      HWOTP_ALERT_WEBHOOK_SECRET=SECRET)
 
-    yield make
-    for running in made:
-        running.stop()
+    return make
 
 
 def enrol_then_fail_as_impostor(gateway, user: str, writers) -> None:

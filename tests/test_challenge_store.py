@@ -7,19 +7,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 
 from hwotp.outcomes import ClaimStatus
-from local.redis_server import RedisServer
-from services.challenge.store import MARKER_GRACE_MS, ChallengeStore, Limits, Refused, random_digits
+from services.challenge.store import (
+    MARKER_GRACE_MS,
+    ChallengeStore,
+    Limits,
+    Refused,
+    random_digits,
+)
 
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield redis.Redis(port=server.port)
-    server.stop()
-
+pytestmark = pytest.mark.integration  # starts processes
 
 def test_digits_are_distinct_and_cover_every_digit():
     seen = Counter()
@@ -31,40 +29,40 @@ def test_digits_are_distinct_and_cover_every_digit():
     assert min(seen.values()) > 0.6 * max(seen.values())  # no digit starved
 
 
-def test_challenge_lives_as_long_as_its_time_limit(client):
-    issued = ChallengeStore(client).create("u1", 6, 60)
-    ttl_ms = client.pttl(f"hwotp:{{u1}}:ch:{issued.challenge_id}")
+def test_challenge_lives_as_long_as_its_time_limit(redis_client):
+    issued = ChallengeStore(redis_client).create("u1", 6, 60)
+    ttl_ms = redis_client.pttl(f"hwotp:{{u1}}:ch:{issued.challenge_id}")
     assert 58_000 < ttl_ms <= 60_000
     assert abs(issued.expires_at_ms - (time.time() * 1000 + 60_000)) < 2000
 
 
-def test_claim_once_then_already_used(client):
-    store = ChallengeStore(client)
+def test_claim_once_then_already_used(redis_client):
+    store = ChallengeStore(redis_client)
     issued = store.create("u1", 6, 60)
     first = store.claim(issued.challenge_id, "u1")
     assert first.status is ClaimStatus.CLAIMED and first.digits == issued.digits
     assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.ALREADY_USED
 
 
-def test_another_user_cannot_claim_and_does_not_burn_it(client):
-    store = ChallengeStore(client)
+def test_another_user_cannot_claim_and_does_not_burn_it(redis_client):
+    store = ChallengeStore(redis_client)
     issued = store.create("u1", 6, 60)
     assert store.claim(issued.challenge_id, "mallory").status is ClaimStatus.UNKNOWN
     assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.CLAIMED
 
 
-def test_unknown_and_expired(client):
-    store = ChallengeStore(client)
+def test_unknown_and_expired(redis_client):
+    store = ChallengeStore(redis_client)
     assert store.claim("no-such-challenge", "u1").status is ClaimStatus.UNKNOWN
     issued = store.create("u1", 4, 1)
-    client.pexpire(f"hwotp:{{u1}}:ch:{issued.challenge_id}", 1)  # let the time limit pass now
+    redis_client.pexpire(f"hwotp:{{u1}}:ch:{issued.challenge_id}", 1)  # let the time limit pass now
     time.sleep(0.01)
     assert store.claim(issued.challenge_id, "u1").status is ClaimStatus.EXPIRED
 
 
-def test_concurrent_claims_exactly_one_wins(client):
+def test_concurrent_claims_exactly_one_wins(redis_client):
     """100 trials of 8 concurrent claims of one challenge."""
-    store = ChallengeStore(client)
+    store = ChallengeStore(redis_client)
     for trial in range(100):
         user = f"racer-{trial}"  # claims count as failures until a success: keep each user fresh
         issued = store.create(user, 6, 60)
@@ -81,15 +79,15 @@ class Clock:
         return self.now
 
 
-def test_a_marker_outlives_its_challenge_by_minutes_not_a_day(client):
-    issued = ChallengeStore(client).create("u-marker", 6, 60)
-    assert 0 < client.pttl(f"hwotp:{{u-marker}}:chm:{issued.challenge_id}") <= 60_000 + MARKER_GRACE_MS
+def test_a_marker_outlives_its_challenge_by_minutes_not_a_day(redis_client):
+    issued = ChallengeStore(redis_client).create("u-marker", 6, 60)
+    assert 0 < redis_client.pttl(f"hwotp:{{u-marker}}:chm:{issued.challenge_id}") <= 60_000 + MARKER_GRACE_MS
 
 
-def test_issuance_windows_slide(client):
+def test_issuance_windows_slide(redis_client):
     """10 per minute means 10 in any 60 s, also across a minute's boundary."""
     clock = Clock()
-    store = ChallengeStore(client, Limits(per_user=10, max_pending=100), clock)
+    store = ChallengeStore(redis_client, Limits(per_user=10, max_pending=100), clock)
     for _ in range(10):
         assert not isinstance(store.create("u-slide", 6, 60), Refused)
     clock.now += 25_000  # a fixed window would start afresh here
@@ -99,16 +97,16 @@ def test_issuance_windows_slide(client):
     assert not isinstance(store.create("u-slide", 6, 60), Refused)
 
 
-def test_pending_challenges_are_capped_the_oldest_gives_way(client):
-    store = ChallengeStore(client, Limits(max_pending=3))
+def test_pending_challenges_are_capped_the_oldest_gives_way(redis_client):
+    store = ChallengeStore(redis_client, Limits(max_pending=3))
     issued = [store.create("u-pending", 6, 60) for _ in range(5)]
-    assert client.llen("hwotp:{u-pending}:pending") == 3
+    assert redis_client.llen("hwotp:{u-pending}:pending") == 3
     assert [store.claim(i.challenge_id, "u-pending").status for i in issued] == \
         [ClaimStatus.EXPIRED, ClaimStatus.EXPIRED, ClaimStatus.CLAIMED, ClaimStatus.CLAIMED, ClaimStatus.CLAIMED]
 
 
-def test_a_claim_with_the_wrong_box_count_neither_consumes_nor_counts(client):
-    store = ChallengeStore(client)
+def test_a_claim_with_the_wrong_box_count_neither_consumes_nor_counts(redis_client):
+    store = ChallengeStore(redis_client)
     issued = store.create("u-count", 6, 60)
     wrong = store.claim(issued.challenge_id, "u-count", boxes=5)
     assert (wrong.status, wrong.length) == (ClaimStatus.WRONG_LENGTH, 6)
@@ -116,9 +114,9 @@ def test_a_claim_with_the_wrong_box_count_neither_consumes_nor_counts(client):
     assert store.claim(issued.challenge_id, "u-count", boxes=6).status is ClaimStatus.CLAIMED
 
 
-def test_the_throttle_holds_when_challenges_are_answered(client):
+def test_the_throttle_holds_when_challenges_are_answered(redis_client):
     """Challenges issued before the failures cannot outrun the throttle."""
-    store = ChallengeStore(client, Limits(throttle_after=3, delay_ms=30_000, max_pending=10))
+    store = ChallengeStore(redis_client, Limits(throttle_after=3, delay_ms=30_000, max_pending=10))
     issued = [store.create("u-burst", 6, 60) for _ in range(6)]
     statuses = [store.claim(i.challenge_id, "u-burst").status for i in issued]
     assert statuses == [ClaimStatus.CLAIMED] * 3 + [ClaimStatus.THROTTLED] * 3
@@ -127,8 +125,8 @@ def test_the_throttle_holds_when_challenges_are_answered(client):
     assert 29_000 <= held.retry_after_ms <= 30_000
 
 
-def test_owner_tokens_are_single_use_and_bound_to_their_subject(client):
-    store = ChallengeStore(client)
+def test_owner_tokens_are_single_use_and_bound_to_their_subject(redis_client):
+    store = ChallengeStore(redis_client)
     token = store.succeed("u-owner", stepped_up=False)
     assert not store.redeem("u-other", token)
     assert store.redeem("u-owner", token)
@@ -136,8 +134,8 @@ def test_owner_tokens_are_single_use_and_bound_to_their_subject(client):
     assert not store.redeem("u-owner", "")
 
 
-def test_forgive_takes_back_one_failure_and_the_disabling_it_caused(client):
-    store = ChallengeStore(client, Limits(throttle_after=100, disable_after=2))
+def test_forgive_takes_back_one_failure_and_the_disabling_it_caused(redis_client):
+    store = ChallengeStore(redis_client, Limits(throttle_after=100, disable_after=2))
     for _ in range(2):
         assert store.claim(store.create("u-forgive", 6, 60).challenge_id, "u-forgive").status is ClaimStatus.CLAIMED
     assert store.lockout("u-forgive").disabled
@@ -145,12 +143,12 @@ def test_forgive_takes_back_one_failure_and_the_disabling_it_caused(client):
     assert (store.lockout("u-forgive").failures, store.lockout("u-forgive").disabled) == (1, False)
 
 
-def test_forget_removes_the_subjects_state(client):
-    store = ChallengeStore(client)
+def test_forget_removes_the_subjects_state(redis_client):
+    store = ChallengeStore(redis_client)
     issued = store.create("u-forget", 6, 60)
     store.claim(store.create("u-forget", 6, 60).challenge_id, "u-forget")
     store.step_up("u-forget")
     assert store.forget("u-forget") >= 4
-    left = {key.decode().split(":")[2] for key in client.scan_iter("hwotp:{u-forget}:*")}
+    left = {key.decode().split(":")[2] for key in redis_client.scan_iter("hwotp:{u-forget}:*")}
     assert left == {"chm"}  # markers expire on their own
     assert store.claim(issued.challenge_id, "u-forget").status is ClaimStatus.EXPIRED

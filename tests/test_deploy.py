@@ -14,6 +14,8 @@ import yaml
 
 from local import dev_secrets
 
+pytestmark = pytest.mark.integration  # starts processes
+
 REPO = Path(__file__).resolve().parent.parent
 OVERLAYS = ("dev", "prod")
 STATELESS = ("gateway", "recognizer", "verifier", "challenge")

@@ -15,8 +15,15 @@ from gateway.flow import LoginFlow, Proof, Sample
 from gateway.ports import Claim, Enrolled, Enrolment, Issued, Lockout, Reading, Verdict
 from hwotp.canvas import png_of
 from hwotp.config import GatewaySettings
-from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
-                          ResourceExhausted, Unavailable)
+from hwotp.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
 from hwotp.metrics import Metrics
 from hwotp.outcomes import ClaimStatus, Reason
 from hwotp.subjects import Subjects

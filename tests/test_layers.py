@@ -6,7 +6,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from local.stack import REPO
+
+pytestmark = pytest.mark.integration  # starts processes
 
 # Every package of the project the image does not ship (Dockerfile): importing one fails.
 _NOT_SHIPPED = ("local", "bench", "training", "tests")

@@ -17,6 +17,8 @@ import pytest
 from local.stack import REPO, SERVICES, Stack, wait_serving
 from tests.commands import run_module
 
+pytestmark = pytest.mark.integration  # starts processes
+
 
 def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
     """A run directory of its own and every port free, so that the stack cannot meet one of `make up`."""

@@ -9,24 +9,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-import redis
 
-from hwotp.server import RETRY_AFTER
-from hwotp.v1 import gateway_pb2
 from hwotp.client import gateway_channel, gateway_stub
 from hwotp.outcomes import ClaimStatus
-from local.redis_server import RedisServer
+from hwotp.server import RETRY_AFTER
+from hwotp.v1 import gateway_pb2
 from services.challenge.store import ChallengeStore, Limits, Refused
-from tests.conftest import begin, start_stack, submit
+from tests.conftest import begin, submit
+
+pytestmark = pytest.mark.integration
 
 rng = random.Random(5)
 
 
 @pytest.fixture
-def store(tmp_path):
-    server = RedisServer(tmp_path / "redis").start()
-    yield lambda limits: ChallengeStore(redis.Redis(port=server.port), limits)
-    server.stop()
+def store(redis_client):
+    return lambda limits: ChallengeStore(redis_client, limits)
 
 
 def fail(store: ChallengeStore, user: str) -> None:
@@ -84,19 +82,13 @@ def test_issuance_rate_limits_per_user_and_per_caller(store):
 # --- through real gateways ------------------------------------------------------------------------
 
 @pytest.fixture
-def strict_stack(tmp_path):
-    made = []
-
+def strict_stack(stacks):
     def make(**env):
         # real lockout thresholds; replay detection off, as the tests reuse a few samples
-        settings = {"HWOTP_RATE_PER_USER": "1000", "HWOTP_ADMIN_CALLERS": "local", "HWOTP_REPLAY_THRESHOLD": "2",
-                    **env}
-        made.append(start_stack(tmp_path / str(len(made)), relaxed=False, **settings))
-        return made[-1]
+        return stacks(relaxed=False, **{"HWOTP_RATE_PER_USER": "1000", "HWOTP_ADMIN_CALLERS": "local",
+                                        "HWOTP_REPLAY_THRESHOLD": "2", **env})
 
-    yield make
-    for running in made:
-        running.stop()
+    return make
 
 
 def _impostor_fails(gateway, user, writers) -> gateway_pb2.SubmitChallengeResponse:
@@ -104,7 +96,6 @@ def _impostor_fails(gateway, user, writers) -> gateway_pb2.SubmitChallengeRespon
     return submit(gateway, user, challenge, writers[1].write(challenge.digits, rng))
 
 
-@pytest.mark.integration
 def test_five_failures_stop_challenges_for_thirty_seconds(strict_stack, writers):
     running = strict_stack()
     with gateway_channel(running.gateway, running.api_key) as channel:
@@ -119,7 +110,6 @@ def test_five_failures_stop_challenges_for_thirty_seconds(strict_stack, writers)
         assert 29 <= retry <= 30
 
 
-@pytest.mark.integration
 def test_fifty_failures_disable_until_admin_reset(strict_stack, writers):
     running = strict_stack(HWOTP_LOCKOUT_DELAY_MS="1")
     with gateway_channel(running.gateway, running.api_key) as channel:
@@ -146,7 +136,6 @@ def test_fifty_failures_disable_until_admin_reset(strict_stack, writers):
         assert answer.decision == gateway_pb2.ACCEPT
 
 
-@pytest.mark.integration
 def test_reset_needs_an_admin_caller(strict_stack):
     running = strict_stack(HWOTP_ADMIN_CALLERS="ops")
     with gateway_channel(running.gateway, running.api_key) as channel:
@@ -155,7 +144,6 @@ def test_reset_needs_an_admin_caller(strict_stack):
         assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-@pytest.mark.integration
 def test_concurrent_failures_through_several_gateways_all_count(strict_stack, writers):
     running = strict_stack(HWOTP_LOCKOUT_THROTTLE_AFTER="1000", HWOTP_LOCKOUT_DISABLE_AFTER="1000",
                            HWOTP_MAX_PENDING_CHALLENGES="24")

@@ -9,6 +9,8 @@ import pytest
 
 from tests.commands import run_module
 
+pytestmark = pytest.mark.integration  # starts processes
+
 # Every output goes under OUT, so that a command that wrongly ran on would show there.
 COMMANDS = {
     "train recognizer": ["training.train_recognizer", "--onnx", "OUT/recognizer.onnx"],

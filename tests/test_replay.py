@@ -7,9 +7,9 @@ import io
 import numpy as np
 from PIL import Image
 
+from hwotp.canvas import png_of
 from hwotp.preprocess import decode_box, replay_fingerprint
 from hwotp.replay_check import DEFAULT_THRESHOLD, replayed, similarities
-from hwotp.canvas import png_of
 
 
 def reencoded(png: bytes, shift: tuple[int, int], quality: int) -> bytes:

@@ -20,8 +20,7 @@ from PIL import Image
 from hwotp.client import key_hash
 from hwotp.server import RETRY_AFTER
 from hwotp.v1 import gateway_pb2, handwriting_pb2
-from hwotp.client import gateway_channel, gateway_stub
-from tests.conftest import begin, start_stack, submit
+from tests.conftest import begin, submit
 
 pytestmark = pytest.mark.integration
 rng = np.random.default_rng(31)
@@ -33,45 +32,27 @@ LENIENT = {"HWOTP_RATE_PER_USER": "100000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "100
 class Callers:
     """A stack with two relying parties, "bank" and "shop", and the administrators `admins`."""
 
-    def __init__(self, tmp_path, admins: str, **env):
-        self.keys = {name: secrets.token_urlsafe(32) for name in ("bank", "shop")}
-        self.stack = start_stack(tmp_path, relaxed=False, **{
+    def __init__(self, stacks, admins: str, **env):
+        keys = {name: secrets.token_urlsafe(32) for name in ("bank", "shop")}
+        self.stack = stacks(relaxed=False, **{
             **LENIENT, "HWOTP_REPLAY_THRESHOLD": "2",
-            "HWOTP_API_KEYS": ",".join(f"{n}:{key_hash(k)}" for n, k in self.keys.items()),
-            "HWOTP_API_KEY": self.keys["bank"], "HWOTP_ADMIN_CALLERS": admins, **env})
-        self.channels = {n: gateway_channel(self.stack.gateway, k) for n, k in self.keys.items()}
-        self.bank, self.shop = (gateway_stub(self.channels[n]) for n in ("bank", "shop"))
-
-    def close(self):
-        for channel in self.channels.values():
-            channel.close()
-        self.stack.stop()
+            "HWOTP_API_KEYS": ",".join(f"{n}:{key_hash(k)}" for n, k in keys.items()),
+            "HWOTP_API_KEY": keys["bank"], "HWOTP_ADMIN_CALLERS": admins, **env})
+        self.bank, self.shop = (stacks.stub(self.stack, keys[n]) for n in ("bank", "shop"))
 
 
 @pytest.fixture
-def callers(tmp_path):
-    made = []
-
-    def make(admins: str = "bank", **env) -> Callers:
-        made.append(Callers(tmp_path / str(len(made)), admins, **env))
-        return made[-1]
-
-    yield make
-    for running in made:
-        running.close()
+def callers(stacks):
+    return lambda admins="bank", **env: Callers(stacks, admins, **env)
 
 
 @pytest.fixture
-def own(tmp_path):
-    made = []
-
+def own(stacks):
     def make(**env):
-        made.append(start_stack(tmp_path / str(len(made)), relaxed=False, **{**LENIENT, **env}))
-        return made[-1], gateway_stub(gateway_channel(made[-1].gateway, made[-1].api_key))
+        running = stacks(relaxed=False, **{**LENIENT, **env})
+        return running, stacks.stub(running)
 
-    yield make
-    for running in made:
-        running.stop()
+    return make
 
 
 def login(gateway, user: str, writer, length: int = 0) -> gateway_pb2.SubmitChallengeResponse:

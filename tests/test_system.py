@@ -18,19 +18,18 @@ import grpc
 import numpy as np
 import pytest
 import redis
-from PIL import Image
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image
 
 from hwotp.affinity import spread
+from hwotp.canvas import png_of
 from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
-from hwotp.client import gateway_channel, gateway_stub
 from local.demo import DEMO_WRITER
-from hwotp.canvas import png_of
 from local.stack import PINNING_ORDER
 from services.verifier import display
-from tests.conftest import begin, key_metadata, key_of, start_stack, subject_of, submit
+from tests.conftest import begin, key_metadata, key_of, subject_of, submit
 from tests.test_replay import reencoded
 
 pytestmark = pytest.mark.integration
@@ -159,10 +158,10 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
         begin(gateway, "kim")
 
 
-def test_display_templates_only_when_enabled(own_stack, gateway, enrolled, writers):
+def test_display_templates_only_when_enabled(stacks, gateway, enrolled, writers):
     assert not begin(gateway, enrolled).display_templates  # off by default
-    running = own_stack(HWOTP_DISPLAY_TEMPLATES="true")
-    showing = _stub(running)
+    running = stacks(HWOTP_DISPLAY_TEMPLATES="true")
+    showing = stacks.stub(running)
     request = writers[0].enrolment("mia")
     threes = [i for i, s in enumerate(request.samples) if s.digit == 3]
     request.display_samples.append(threes[1])  # the user picks their second 3
@@ -345,31 +344,14 @@ def test_metrics_count_decisions_and_rpcs(gateway, stack, enrolled, writers):
 # --- a stack of our own for each test that changes it -------------------------------------------
 
 
-@pytest.fixture
-def own_stack(tmp_path):
-    made = []
-
-    def make(**env):
-        made.append(start_stack(tmp_path, **env))
-        return made[-1]
-
-    yield make
-    for running in made:
-        running.stop()
-
-
-def _stub(running):
-    return gateway_stub(gateway_channel(running.gateway, running.api_key))
-
-
-def test_replayed_boxes_are_rejected(own_stack, writers, test_digits):
+def test_replayed_boxes_are_rejected(stacks, writers, test_digits):
     """Every box of an accepted login, resubmitted as it was or re-encoded as JPEG and
     shifted by a pixel, in a fresh challenge, is caught. The other boxes of each
     replaying answer are fresh: other writers' digits, each used once."""
     others = test_digits.images[test_digits.writers != DEMO_WRITER]
     fresh_boxes = (handwriting_pb2.Handwriting(image=png_of(field)) for field in others[::7])
-    running = own_stack(HWOTP_REPLAY_THRESHOLD="0.98")
-    gateway = _stub(running)
+    running = stacks(HWOTP_REPLAY_THRESHOLD="0.98")
+    gateway = stacks.stub(running)
     enrolled = "henry"
     gateway.Enroll(writers[0].enrolment(enrolled), timeout=30)
     challenge = begin(gateway, enrolled)
@@ -390,10 +372,10 @@ def test_replayed_boxes_are_rejected(own_stack, writers, test_digits):
             assert (result.decision, result.reason) == (gateway_pb2.REJECT, gateway_pb2.REPLAY), (index, fresh.digits)
 
 
-def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers):
-    running = own_stack(HWOTP_STORE_ENROLMENT_IMAGES="true")
+def test_enrolment_images_kept_sealed_only_when_asked(stacks, stack, writers):
+    running = stacks(HWOTP_STORE_ENROLMENT_IMAGES="true")
     request = writers[0].enrolment("jo")
-    _stub(running).Enroll(request, timeout=30)
+    stacks.stub(running).Enroll(request, timeout=30)
     user = subject_of(running, "jo")
     kept = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"]).lrange(key_of(user, "img"), 0, -1)
     sealer = Sealer.from_settings(running.env["HWOTP_TEMPLATE_KEYS"], "")
@@ -405,21 +387,21 @@ def test_enrolment_images_kept_sealed_only_when_asked(own_stack, stack, writers)
     client = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
     client.hset(key_of(user, "tpl"), "model_version", "verifier-old")
     with pytest.raises(grpc.RpcError, match="re-enrolment required"):
-        begin(_stub(running), "jo")
+        begin(stacks.stub(running), "jo")
     result = subprocess.run([sys.executable, "-m", "services.verifier.reenrol", "local", "jo", "nobody"], env=running.env,
                             capture_output=True, text=True, timeout=120)
     assert "jo: re-enrolled from 30 kept images" in result.stdout and "nobody: no kept" in result.stdout
-    challenge = begin(_stub(running), "jo")
-    answer = submit(_stub(running), "jo", challenge, writers[0].write(challenge.digits, rng))
+    challenge = begin(stacks.stub(running), "jo")
+    answer = submit(stacks.stub(running), "jo", challenge, writers[0].write(challenge.digits, rng))
     assert answer.decision == gateway_pb2.ACCEPT
     # by default nothing of the kind is stored
     default = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
     assert not list(default.scan_iter("hwotp:*:img"))
 
 
-def test_late_answer_is_expired(own_stack, writers):
-    running = own_stack(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
-    gateway = _stub(running)
+def test_late_answer_is_expired(stacks, writers):
+    running = stacks(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
+    gateway = stacks.stub(running)
     gateway.Enroll(writers[0].enrolment("dave"), timeout=30)
     challenge = begin(gateway, "dave")
     assert challenge.time_limit_s == 1
@@ -428,9 +410,9 @@ def test_late_answer_is_expired(own_stack, writers):
     assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.EXPIRED)
 
 
-def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
-    running = own_stack()
-    gateway = _stub(running)
+def test_dead_verifier_or_redis_fails_closed(stacks, writers):
+    running = stacks()
+    gateway = stacks.stub(running)
     gateway.Enroll(writers[0].enrolment("erin"), timeout=30)
     challenge = begin(gateway, "erin")
     running.services["verifier"].process.kill()
@@ -444,9 +426,9 @@ def test_dead_verifier_or_redis_fails_closed(own_stack, writers):
     assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-def test_slow_verifier_answers_within_the_budget_and_recovers(own_stack, writers):
-    running = own_stack(HWOTP_GATEWAY_BUDGET_MS="1500")
-    gateway = _stub(running)
+def test_slow_verifier_answers_within_the_budget_and_recovers(stacks, writers):
+    running = stacks(HWOTP_GATEWAY_BUDGET_MS="1500")
+    gateway = stacks.stub(running)
     gateway.Enroll(writers[0].enrolment("ivy"), timeout=30)
     challenge = begin(gateway, "ivy")
     verifier = running.services["verifier"].process
@@ -463,9 +445,9 @@ def test_slow_verifier_answers_within_the_budget_and_recovers(own_stack, writers
     assert submit(gateway, "ivy", challenge, writers[0].write(challenge.digits, rng)).decision == gateway_pb2.ACCEPT
 
 
-def test_sigterm_drains_in_flight_calls(own_stack, writers):
-    running = own_stack()
-    gateway = _stub(running)
+def test_sigterm_drains_in_flight_calls(stacks, writers):
+    running = stacks()
+    gateway = stacks.stub(running)
     gateway.Enroll(writers[0].enrolment("frank"), timeout=30)
     challenges = [begin(gateway, "frank") for _ in range(5)]
     verifier = running.services["verifier"].process
@@ -497,11 +479,11 @@ def test_sigterm_drains_in_flight_calls(own_stack, writers):
     assert running.services["gateway"].process.wait(timeout=10) == 0
 
 
-def test_redis_kill_during_logins_loses_nothing_and_accepts_nobody(own_stack, writers):
+def test_redis_kill_during_logins_loses_nothing_and_accepts_nobody(stacks, writers):
     """kill -9 of Redis during a stream of logins: no acceptance while it is down, logins
     succeed again within 5 s of its return, every enrolment survives (AOF)."""
-    running = own_stack()
-    gateway = _stub(running)
+    running = stacks()
+    gateway = stacks.stub(running)
     users = [f"user-{i}" for i in range(5)]
     for user in users:
         gateway.Enroll(writers[0].enrolment(user), timeout=30)

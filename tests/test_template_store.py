@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import redis
 
 from hwotp.errors import FailedPrecondition
 from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, new_key_entry
-from local.redis_server import RedisServer
 from services.verifier.reseal import reseal_all
 from services.verifier.templates import Templates, TemplateStore
 
+pytestmark = pytest.mark.integration  # starts processes
+
 DAY_MS = 86_400_000
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield redis.Redis(port=server.port)
-    server.stop()
-
 
 class Clock:
     def __init__(self):
@@ -39,9 +31,9 @@ def boxes(first: int, count: int) -> np.ndarray:
     return prints
 
 
-def store_and_clock(client, days: int = 90) -> tuple[TemplateStore, Clock]:
+def store_and_clock(redis_client, days: int = 90) -> tuple[TemplateStore, Clock]:
     clock = Clock()
-    return TemplateStore(client, Sealer.from_settings(new_key_entry("k"), "k"), days, clock), clock
+    return TemplateStore(redis_client, Sealer.from_settings(new_key_entry("k"), "k"), days, clock), clock
 
 
 def enrol(store: TemplateStore, subject: str, count: int, replace: bool = False) -> None:
@@ -52,8 +44,8 @@ def seen(store: TemplateStore, subject: str) -> list[int]:
     return store.load_for_verification(subject)[1][:, 0].tolist()
 
 
-def test_only_remembered_answers_join_and_the_enrolment_always_stays(client):
-    store, _ = store_and_clock(client)
+def test_only_remembered_answers_join_and_the_enrolment_always_stays(redis_client):
+    store, _ = store_and_clock(redis_client)
     enrol(store, "s1", 12)
     assert seen(store, "s1") == list(range(12))
     seen(store, "s1")  # a verification alone adds nothing: rejected answers never join
@@ -64,8 +56,8 @@ def test_only_remembered_answers_join_and_the_enrolment_always_stays(client):
     assert history[:12] == list(range(12)) and len(history) == 12 + 40 * 6
 
 
-def test_accepted_answers_age_out_after_the_horizon(client):
-    store, clock = store_and_clock(client, days=2)
+def test_accepted_answers_age_out_after_the_horizon(redis_client):
+    store, clock = store_and_clock(redis_client, days=2)
     enrol(store, "s2", 3)
     store.remember("s2", boxes(30, 6))
     clock.now += DAY_MS
@@ -75,14 +67,14 @@ def test_accepted_answers_age_out_after_the_horizon(client):
     assert seen(store, "s2") == list(range(3)) + list(range(60, 66))
 
 
-def test_an_unenrolled_subject_remembers_nothing(client):
-    store, _ = store_and_clock(client)
+def test_an_unenrolled_subject_remembers_nothing(redis_client):
+    store, _ = store_and_clock(redis_client)
     assert not store.remember("nobody", boxes(0, 6))
-    assert not client.exists("hwotp:{nobody}:fpa")
+    assert not redis_client.exists("hwotp:{nobody}:fpa")
 
 
-def test_an_enrolled_subject_is_replaced_only_when_asked(client):
-    store, _ = store_and_clock(client)
+def test_an_enrolled_subject_is_replaced_only_when_asked(redis_client):
+    store, _ = store_and_clock(redis_client)
     enrol(store, "s3", 3)
     store.remember("s3", boxes(30, 6))
     with pytest.raises(FailedPrecondition, match="already enrolled"):
@@ -91,22 +83,21 @@ def test_an_enrolled_subject_is_replaced_only_when_asked(client):
     enrol(store, "s3", 5, replace=True)
     # a re-enrolment replaces the enrolment's boxes; accepted answers stay in the history
     assert store.load("s3").samples == 5 and seen(store, "s3") == list(range(5)) + list(range(30, 36))
-    assert store.delete("s3") and not client.keys("hwotp:{s3}:*")
+    assert store.delete("s3") and not redis_client.keys("hwotp:{s3}:*")
 
 
-def test_reseal_moves_every_blob_to_the_current_key(client):
-    client = redis.Redis(port=client.connection_pool.connection_kwargs["port"], db=1)  # this test's keys alone
+def test_reseal_moves_every_blob_to_the_current_key(redis_client):
     old_entry, new_entry = new_key_entry("old"), new_key_entry("new")
-    old = TemplateStore(client, Sealer.from_settings(old_entry, "old"))
+    old = TemplateStore(redis_client, Sealer.from_settings(old_entry, "old"))
     old.save("s4", Templates("v1", np.ones((10, 4), dtype=np.float32), 3), boxes(0, 3),
              images=[(1, b"png")], trajectories=[(1, b"strokes")], display={1: b"shown"})
     old.remember("s4", boxes(30, 6))
     old.set_repositioning("s4", "reverse")
     rotated = Sealer.from_settings(f"{old_entry},{new_entry}", "new")
-    done = reseal_all(client, rotated, report=lambda line: None)
+    done = reseal_all(redis_client, rotated, report=lambda line: None)
     assert done.blobs == 7  # vectors, enrolment prints, image, trajectory, display, accepted prints, scheme
-    assert reseal_all(client, rotated, report=lambda line: None).blobs == 0
-    only_new = TemplateStore(client, Sealer.from_settings(new_entry, "new"))
+    assert reseal_all(redis_client, rotated, report=lambda line: None).blobs == 0
+    only_new = TemplateStore(redis_client, Sealer.from_settings(new_entry, "new"))
     templates, history, scheme = only_new.load_for_verification("s4")
     assert templates.samples == 3 and history[:, 0].tolist() == [0, 1, 2] + list(range(30, 36)) and scheme == "reverse"
     assert only_new.kept("s4", "img") == [(1, b"png")] and only_new.kept("s4", "trj") == [(1, b"strokes")]

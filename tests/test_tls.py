@@ -9,8 +9,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hwotp import tls
-from hwotp.v1 import gateway_pb2
 from hwotp.client import gateway_channel, gateway_stub
+from hwotp.v1 import gateway_pb2
 from local.redis_server import free_port
 from tests.certs import make_pki
 from tests.conftest import begin, start_stack, submit

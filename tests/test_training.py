@@ -12,6 +12,8 @@ from hwotp.onnx_model import OnnxModel
 from tests.commands import run_module
 from tests.data_slice import write_slice
 
+pytestmark = pytest.mark.integration  # starts processes
+
 
 @pytest.fixture(scope="module")
 def slice_dir(tmp_path_factory):

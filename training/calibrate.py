@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hwotp import scoring
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from hwotp.onnx_model import OnnxModel, sha256_of
-from hwotp import scoring
 from hwotp.scoring import ScoringConfig
 from training import data, protocol, split
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hwotp.canvas import png_of
 from hwotp.preprocess import decode_box, replay_fingerprint
 from hwotp.replay_check import DEFAULT_THRESHOLD, similarities
-from hwotp.canvas import png_of
 from training import data, split
 
 

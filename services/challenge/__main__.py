@@ -1,9 +1,9 @@
 """python -m services.challenge: connect to Redis, then serve."""
 
 from hwotp import config, logs, redis_client
+from hwotp.internal.v1 import challenge_pb2, challenge_pb2_grpc
 from hwotp.metrics import Metrics
 from hwotp.server import Registration, Service
-from hwotp.internal.v1 import challenge_pb2, challenge_pb2_grpc
 from services.challenge.servicer import ChallengeServicer
 from services.challenge.store import ChallengeStore, Limits
 

@@ -1,10 +1,10 @@
 """python -m services.recognizer: load the model, then serve."""
 
 from hwotp import config, logs
+from hwotp.internal.v1 import recognizer_pb2, recognizer_pb2_grpc
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
 from hwotp.server import Registration, Service
-from hwotp.internal.v1 import recognizer_pb2, recognizer_pb2_grpc
 from services.recognizer.recognition import DigitRecognizer
 from services.recognizer.servicer import RecognizerServicer
 

@@ -1,11 +1,11 @@
 """python -m services.verifier: load the model, connect to Redis, then serve."""
 
 from hwotp import config, logs, redis_client
+from hwotp.internal.v1 import verifier_pb2, verifier_pb2_grpc
 from hwotp.metrics import Metrics
 from hwotp.models import ModelBundle
 from hwotp.sealing import Sealer
 from hwotp.server import Registration, Service
-from hwotp.internal.v1 import verifier_pb2, verifier_pb2_grpc
 from services.verifier.servicer import VerifierServicer
 from services.verifier.templates import TemplateStore
 from services.verifier.verification import WriterVerifier
