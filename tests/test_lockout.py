@@ -43,15 +43,26 @@ def test_throttle_after_five_failures_growing_delay(store):
     assert challenges.lockout("u").failures == 5 and not challenges.lockout("u").disabled
 
 
-def test_delay_grows_and_fifty_failures_disable_until_reset(store):
-    challenges = store(Limits(delay_ms=2, per_user=1000))
+class Clock:
+    def __init__(self):
+        self.now = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_delay_grows_and_fifty_failures_disable_until_reset(redis_client):
+    clock = Clock()
+    challenges = ChallengeStore(redis_client, Limits(delay_ms=2000, per_user=1000), clock)
     for n in range(50):
-        while isinstance(issued := challenges.create("u", 6, 60), Refused):
-            assert issued.reason == "throttled" and issued.retry_after_ms <= 2 * (n - 3)
-            time.sleep(issued.retry_after_ms / 1000)
-        challenges.claim(issued.challenge_id, "u")
+        if n >= 5:  # throttled after 5 failures, for 2 s more with each further one
+            refused = challenges.create("u", 6, 60)
+            assert (refused.reason, refused.retry_after_ms) == ("throttled", 2000 * (n - 4))
+            clock.now += refused.retry_after_ms
+        issued = challenges.create("u", 6, 60)
+        assert challenges.claim(issued.challenge_id, "u").status is ClaimStatus.CLAIMED
     assert challenges.lockout("u").disabled
-    time.sleep(0.2)
+    clock.now += 10 * 86_400_000
     assert challenges.create("u", 6, 60).reason == "disabled"  # no delay ever lifts it
     assert challenges.reset("u").failures == 50
     assert not isinstance(challenges.create("u", 6, 60), Refused)
@@ -124,9 +135,12 @@ def test_fifty_failures_disable_until_admin_reset(strict_stack, writers):
                     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # the growing delay
                     time.sleep(0.01)
             submit(gateway, "victim", challenge, writers[1].write(challenge.digits, rng))
-        time.sleep(0.1)  # past any delay: only the disabled state can refuse now
-        with pytest.raises(grpc.RpcError) as error:
-            begin(gateway, "victim")
+        while True:  # past the last delay, only the disabled state refuses
+            with pytest.raises(grpc.RpcError) as error:
+                begin(gateway, "victim")
+            if error.value.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                break
+            time.sleep(0.01)
         assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "disabled" in error.value.details()
         reset = gateway.ResetLockout(gateway_pb2.ResetLockoutRequest(user_id="victim"), timeout=5)
