@@ -15,31 +15,14 @@ from gateway.admission import Admission
 from gateway.alerts import WebhookNotifier
 from gateway.budget import Budget
 from gateway.decision import decide
-from gateway.ports import (
-    Challenges,
-    Claim,
-    Enrolled,
-    Lockout,
-    Prepared,
-    Recognizer,
-    Verdict,
-    Verifier,
-)
+from gateway.ports import Challenges, Enrolled, Prepared, Recognizer, Verdict, Verifier
 from gateway.render import render_digits
 from hwotp import logs
 from hwotp.config import GatewaySettings
-from hwotp.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
-    HwotpError,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unavailable,
-)
+from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound, PermissionDenied,
+                          ResourceExhausted, Unavailable)
 from hwotp.metrics import Metrics
-from hwotp.outcomes import ClaimStatus, Reason
+from hwotp.outcomes import Claim, ClaimStatus, Lockout, Reason
 from hwotp.subjects import Subjects
 
 _CLAIM_REJECTIONS = {

@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from gateway.budget import Budget
-from hwotp.outcomes import ClaimStatus
+from hwotp.outcomes import Claim, Issued, Lockout
 
 
 @dataclass(frozen=True)
@@ -24,34 +24,6 @@ class Prepared:
 
     def __len__(self) -> int:
         return len(self.fields)
-
-
-@dataclass(frozen=True)
-class Issued:
-    challenge_id: str
-    digits: str
-    expires_at_ms: int
-    time_limit_s: int
-    stepped_up: bool = False
-
-
-@dataclass(frozen=True)
-class Claim:
-    status: ClaimStatus
-    digits: str = ""
-    expires_at_ms: int = 0
-    failures: int = 0  # counted, this claim included, until a success
-    throttling: bool = False  # so many that the next attempt waits (a lockout event)
-    disabled: bool = False
-    stepped_up: bool = False
-    retry_after_ms: int = 0  # THROTTLED
-    length: int = 0  # WRONG_LENGTH: the challenge's
-
-
-@dataclass(frozen=True)
-class Lockout:
-    failures: int
-    disabled: bool
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""The words for how a login ends, one enum per concept, shared by the services and the gateway.
+"""The words of a login, one per concept, shared by the challenge service and the gateway:
+a challenge issued, a claim of it and its status, a user's lockout state, the reason a
+submission ends with.
 
-Each is mapped to its protobuf enum once, at the edge that speaks protobuf.
+Each is mapped to protobuf once, at the edge that speaks protobuf.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -32,3 +35,31 @@ class Reason(Enum):
     LOCKED = "locked"
     NOT_ENROLLED = "not_enrolled"
     REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class Issued:
+    challenge_id: str
+    digits: str
+    expires_at_ms: int
+    time_limit_s: int
+    stepped_up: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: ClaimStatus
+    digits: str = ""
+    expires_at_ms: int = 0
+    failures: int = 0  # counted, this claim included, until a success
+    throttling: bool = False  # so many that the next attempt waits (a lockout event)
+    disabled: bool = False
+    stepped_up: bool = False
+    retry_after_ms: int = 0  # THROTTLED
+    length: int = 0  # WRONG_LENGTH: the challenge's
+
+
+@dataclass(frozen=True)
+class Lockout:
+    failures: int
+    disabled: bool

@@ -9,13 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from hwotp.outcomes import ClaimStatus
-from services.challenge.store import (
-    MARKER_GRACE_MS,
-    ChallengeStore,
-    Limits,
-    Refused,
-    random_digits,
-)
+from services.challenge.store import MARKER_GRACE_MS, ChallengeStore, Limits, Refused, random_digits
 
 pytestmark = pytest.mark.integration  # starts processes
 

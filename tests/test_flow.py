@@ -12,20 +12,13 @@ from prometheus_client import CollectorRegistry
 from gateway.admission import Admission
 from gateway.budget import Budget
 from gateway.flow import LoginFlow, Proof, Sample
-from gateway.ports import Claim, Enrolled, Enrolment, Issued, Lockout, Reading, Verdict
+from gateway.ports import Enrolled, Enrolment, Reading, Verdict
 from hwotp.canvas import png_of
 from hwotp.config import GatewaySettings
-from hwotp.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unavailable,
-)
+from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
+                          ResourceExhausted, Unavailable)
 from hwotp.metrics import Metrics
-from hwotp.outcomes import ClaimStatus, Reason
+from hwotp.outcomes import Claim, ClaimStatus, Issued, Lockout, Reason
 from hwotp.subjects import Subjects
 
 DIGITS, IN_TIME, DEADLINE = "483920", 1_000, 2_000

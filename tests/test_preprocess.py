@@ -9,16 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from hwotp.canvas import png_of
-from hwotp.preprocess import (
-    MAX_SIDE,
-    InvalidImage,
-    _border_median,
-    decode_box,
-    normalize_digit,
-    prepare_boxes,
-    preprocess_box,
-    replay_fingerprint,
-)
+from hwotp.preprocess import (MAX_SIDE, InvalidImage, _border_median, decode_box, normalize_digit, prepare_boxes,
+                              preprocess_box, replay_fingerprint)
 
 # A "7" with a crossbar and a "4", as polylines in a unit square.
 SHAPES = {

@@ -7,8 +7,8 @@ import math
 from hwotp.config import ChallengeSettings
 from hwotp.errors import FailedPrecondition, InvalidInput, ResourceExhausted
 from hwotp.internal.v1 import challenge_pb2, challenge_pb2_grpc
-from hwotp.outcomes import ClaimStatus
-from services.challenge.store import ChallengeStore, Lockout, Refused
+from hwotp.outcomes import ClaimStatus, Lockout
+from services.challenge.store import ChallengeStore, Refused
 
 _STATUS = {status: challenge_pb2.ClaimStatus.Value(f"CLAIM_STATUS_{status.name}") for status in ClaimStatus}
 

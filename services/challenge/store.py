@@ -34,7 +34,7 @@ from typing import Callable
 
 import redis
 
-from hwotp.outcomes import ClaimStatus
+from hwotp.outcomes import Claim, ClaimStatus, Issued, Lockout
 
 # A marker must outlive its challenge only long enough to name a late or second
 # answer; it is not a record of the challenge.
@@ -148,39 +148,11 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Issued:
-    challenge_id: str
-    digits: str
-    expires_at_ms: int
-    time_limit_s: int
-    stepped_up: bool = False
-
-
-@dataclass(frozen=True)
 class Refused:
     """No challenge: why (disabled, throttled, rate) and for how long (ms)."""
 
     reason: str
     retry_after_ms: int
-
-
-@dataclass(frozen=True)
-class Claim:
-    status: ClaimStatus
-    digits: str = ""
-    expires_at_ms: int = 0
-    failures: int = 0
-    throttling: bool = False  # the count has reached the throttle: the next attempt waits
-    disabled: bool = False
-    stepped_up: bool = False
-    retry_after_ms: int = 0
-    length: int = 0  # with wrong_length: the challenge's
-
-
-@dataclass(frozen=True)
-class Lockout:
-    failures: int
-    disabled: bool
 
 
 def random_digits(length: int = 10) -> str:
