@@ -13,6 +13,14 @@ from services.challenge.store import MARKER_GRACE_MS, ChallengeStore, Limits, Re
 
 pytestmark = pytest.mark.integration  # starts processes
 
+class Clock:
+    def __init__(self):
+        self.now = 1_700_000_040_000  # 40 s into a minute
+
+    def __call__(self) -> int:
+        return self.now
+
+
 def test_digits_are_distinct_and_cover_every_digit():
     seen = Counter()
     for _ in range(500):
@@ -24,10 +32,10 @@ def test_digits_are_distinct_and_cover_every_digit():
 
 
 def test_challenge_lives_as_long_as_its_time_limit(redis_client):
-    issued = ChallengeStore(redis_client).create("u1", 6, 60)
-    ttl_ms = redis_client.pttl(f"hwotp:{{u1}}:ch:{issued.challenge_id}")
-    assert 58_000 < ttl_ms <= 60_000
-    assert abs(issued.expires_at_ms - (time.time() * 1000 + 60_000)) < 2000
+    clock = Clock()
+    issued = ChallengeStore(redis_client, clock=clock).create("u1", 6, 60)
+    assert issued.expires_at_ms == clock.now + 60_000
+    assert 0 < redis_client.pttl(f"hwotp:{{u1}}:ch:{issued.challenge_id}") <= 60_000
 
 
 def test_claim_once_then_already_used(redis_client):
@@ -64,14 +72,6 @@ def test_concurrent_claims_exactly_one_wins(redis_client):
         with ThreadPoolExecutor(8) as pool:
             results = Counter(pool.map(lambda _: store.claim(issued.challenge_id, user).status, range(8)))
         assert results == Counter({ClaimStatus.CLAIMED: 1, ClaimStatus.ALREADY_USED: 7})
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_700_000_040_000  # 40 s into a minute
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def test_a_marker_outlives_its_challenge_by_minutes_not_a_day(redis_client):
