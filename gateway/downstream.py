@@ -14,13 +14,13 @@ import grpc
 from gateway.budget import Budget
 from gateway.ports import Enrolled, Enrolment, Prepared, Reading, Verdict
 from hwotp import boxes, tls
+from hwotp.client import RETRY_AFTER
 from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound, ResourceExhausted,
                           Unavailable)
 from hwotp.internal.v1 import (challenge_pb2, challenge_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc, verifier_pb2,
                                verifier_pb2_grpc)
 from hwotp.outcomes import Claim, ClaimStatus, Issued, Lockout
-from hwotp.server import RETRY_AFTER
 
 _CLAIM_STATUS = {challenge_pb2.ClaimStatus.Value(f"CLAIM_STATUS_{status.name}"): status for status in ClaimStatus}
 

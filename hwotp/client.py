@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
+from dataclasses import dataclass
 
 import grpc
 
-from hwotp.v1 import gateway_pb2_grpc
+from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
 
 METADATA_KEY = "x-api-key"
+RETRY_AFTER = "retry-after-s"  # trailing metadata of RESOURCE_EXHAUSTED answers
 
 
 def key_hash(key: str) -> str:
@@ -44,3 +46,27 @@ def gateway_channel(address: str, api_key: str, credentials: grpc.ChannelCredent
 
 def gateway_stub(channel: grpc.Channel) -> gateway_pb2_grpc.GatewayStub:
     return gateway_pb2_grpc.GatewayStub(channel)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A SubmitChallenge answer, typed: accepted, why (ACCEPTED, WRONG_DIGITS, WRITER_MISMATCH,
+    EXPIRED, UNKNOWN_CHALLENGE, ALREADY_USED, LOCKED, NOT_ENROLLED, REPLAY) and, when accepted,
+    the owner token."""
+
+    accepted: bool
+    reason: str
+    owner_token: str = ""
+
+    @classmethod
+    def of(cls, response: gateway_pb2.SubmitChallengeResponse) -> "Answer":
+        return cls(response.decision == gateway_pb2.ACCEPT, gateway_pb2.Reason.Name(response.reason),
+                   response.owner_token)
+
+
+def retry_after_s(error: grpc.RpcError) -> int | None:
+    """Seconds to wait before trying again, from a RESOURCE_EXHAUSTED answer (None otherwise)."""
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    value = dict(error.trailing_metadata() or ()).get(RETRY_AFTER)
+    return int(value) if value else None

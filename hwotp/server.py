@@ -22,12 +22,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hwotp import affinity, errors, tls
+from hwotp.client import RETRY_AFTER
 from hwotp.config import ServiceSettings
 from hwotp.metrics import Metrics
 
 log = logging.getLogger("hwotp.server")
 LIVENESS = "liveness"
-RETRY_AFTER = "retry-after-s"  # trailing metadata of RESOURCE_EXHAUSTED answers
 
 # Redis failures reach servicers as redis-py's exceptions.
 _REDIS_STATUS = (

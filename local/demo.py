@@ -9,7 +9,7 @@ import secrets
 
 import numpy as np
 
-from hwotp.client import gateway_channel, gateway_stub
+from hwotp.client import Answer, gateway_channel, gateway_stub
 from hwotp.v1 import gateway_pb2
 from local.handwriting import Writer
 from training import data
@@ -31,11 +31,11 @@ def load_writers(data_dir=None) -> tuple[Writer, Writer]:
     return out[0], out[1]
 
 
-def login(stub, user_id: str, writer: Writer, rng) -> tuple[str, gateway_pb2.SubmitChallengeResponse]:
+def login(stub, user_id: str, writer: Writer, rng) -> tuple[str, Answer]:
     challenge = stub.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user_id), timeout=10)
     answer = stub.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(
         challenge_id=challenge.challenge_id, user_id=user_id, boxes=writer.write(challenge.digits, rng)), timeout=10)
-    return challenge.digits, answer
+    return challenge.digits, Answer.of(answer)
 
 
 def run(gateway_address: str, api_key: str, data_dir=None) -> None:
@@ -49,5 +49,5 @@ def run(gateway_address: str, api_key: str, data_dir=None) -> None:
         print(f"enrolled {user_id}: {enrolled.samples_enrolled} samples, verifier {enrolled.model_version}")
         for who, writer in (("genuine user", user), ("impostor (right digits, another hand)", impostor)):
             digits, answer = login(stub, user_id, writer, rng)
-            print(f"{who}: challenge {digits} -> {gateway_pb2.Decision.Name(answer.decision)} "
-                  f"({gateway_pb2.Reason.Name(answer.reason)})", flush=True)
+            print(f"{who}: challenge {digits} -> {'ACCEPT' if answer.accepted else 'REJECT'} ({answer.reason})",
+                  flush=True)

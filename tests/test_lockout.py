@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from hwotp.client import gateway_channel, gateway_stub
+from hwotp.client import gateway_channel, gateway_stub, retry_after_s
 from hwotp.outcomes import ClaimStatus
-from hwotp.server import RETRY_AFTER
 from hwotp.v1 import gateway_pb2
 from services.challenge.store import ChallengeStore, Limits, Refused
 from tests.conftest import begin, submit
@@ -117,7 +116,7 @@ def test_five_failures_stop_challenges_for_thirty_seconds(strict_stack, writers)
         with pytest.raises(grpc.RpcError) as error:
             begin(gateway, "victim")
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        retry = int(dict(error.value.trailing_metadata())[RETRY_AFTER])
+        retry = retry_after_s(error.value)
         assert 29 <= retry <= 30
 
 
