@@ -14,8 +14,11 @@ from collections import defaultdict, deque
 import numpy as np
 
 from gateway.budget import Budget
-from hwotp.errors import DeadlineExceeded, ResourceExhausted
-from hwotp.preprocess import prepare_boxes
+from gateway.ports import Prepared, Written
+from hwotp.errors import DeadlineExceeded, InvalidInput, ResourceExhausted
+from hwotp.ink import prepare_strokes
+from hwotp.outcomes import SCAN, STROKES
+from hwotp.preprocess import FINGERPRINT_BYTES, InvalidImage, prepare_box
 
 
 class SlidingWindow:
@@ -44,12 +47,24 @@ class Admission:
         self.enrols = SlidingWindow(enrols_per_min)
         self.decoders = threading.BoundedSemaphore(decoders)
 
-    def decode(self, images: list[bytes], budget: Budget) -> tuple[np.ndarray, np.ndarray]:
-        """prepare_boxes, with at most `decoders` requests decoding at once; a request that
-        cannot start within its budget is DEADLINE_EXCEEDED."""
+    def decode(self, boxes: list[Written], budget: Budget) -> Prepared:
+        """Model inputs and replay fingerprints of the boxes (strokes rendered, images
+        decoded), with at most `decoders` requests decoding at once; a request that cannot
+        start within its budget is DEADLINE_EXCEEDED."""
+        written_as = {bool(box.strokes) for box in boxes}
+        if len(written_as) > 1:
+            raise InvalidInput("some boxes came as strokes and some as images only: send every box the same way")
         if not self.decoders.acquire(timeout=budget.remaining()):
             raise DeadlineExceeded("the gateway is busy decoding other requests' images")
         try:
-            return prepare_boxes(images)
+            fields = np.empty((len(boxes), 1, 28, 28), dtype=np.float32)
+            prints = np.empty((len(boxes), FINGERPRINT_BYTES), dtype=np.int8)
+            for index, box in enumerate(boxes):
+                try:
+                    fields[index, 0], prints[index] = \
+                        prepare_strokes(box.strokes) if box.strokes else prepare_box(box.image)
+                except InvalidImage as exc:
+                    raise InvalidImage(f"box {index}: {exc}") from exc
+            return Prepared(fields, prints, STROKES if written_as == {True} else SCAN)
         finally:
             self.decoders.release()

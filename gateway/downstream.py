@@ -18,10 +18,11 @@ from hwotp.client import RETRY_AFTER
 from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound, ResourceExhausted,
                           Unavailable)
-from hwotp.internal.v1 import (challenge_pb2, challenge_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc, verifier_pb2,
-                               verifier_pb2_grpc)
-from hwotp.outcomes import Claim, ClaimStatus, Issued, Lockout
+from hwotp.internal.v1 import (box_pb2, challenge_pb2, challenge_pb2_grpc, recognizer_pb2, recognizer_pb2_grpc,
+                               verifier_pb2, verifier_pb2_grpc)
+from hwotp.outcomes import SCAN, STROKES, Claim, ClaimStatus, Issued, Lockout
 
+_DOMAIN = {SCAN: box_pb2.DOMAIN_SCAN, STROKES: box_pb2.DOMAIN_STROKES}
 _CLAIM_STATUS = {challenge_pb2.ClaimStatus.Value(f"CLAIM_STATUS_{status.name}"): status for status in ClaimStatus}
 
 
@@ -165,7 +166,7 @@ class GrpcVerifier(_Client):
         return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates)
 
     def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget) -> Callable[[], Verdict]:
-        request = verifier_pb2.VerifyRequest(subject=subject, digits=displayed,
+        request = verifier_pb2.VerifyRequest(subject=subject, digits=displayed, domain=_DOMAIN[prepared.domain],
                                              boxes=boxes.from_batch(prepared.fields, prepared.fingerprints))
         answer = self._later(self.beside, self.stub.Verify, request, budget)
 

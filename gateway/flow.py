@@ -15,12 +15,13 @@ from gateway.admission import Admission
 from gateway.alerts import WebhookNotifier
 from gateway.budget import Budget
 from gateway.decision import decide
-from gateway.ports import Challenges, Enrolled, Prepared, Recognizer, Verdict, Verifier
+from gateway.ports import Challenges, Enrolled, Prepared, Recognizer, Verdict, Verifier, Written
 from gateway.render import render_digits
 from hwotp import logs
 from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, InvalidInput, NotFound, PermissionDenied,
                           ResourceExhausted, Unavailable)
+from hwotp.ink import png_of_strokes
 from hwotp.metrics import Metrics
 from hwotp.outcomes import Claim, ClaimStatus, Lockout, Reason
 from hwotp.subjects import Subjects
@@ -39,10 +40,10 @@ _COUNTED_ERRORS = (Unavailable, DeadlineExceeded, ResourceExhausted)
 
 @dataclass(frozen=True)
 class Sample:
-    """One enrolment sample: its digit, its image, its serialized strokes (b"" for none)."""
+    """One enrolment sample: its digit, its box, its serialized strokes (b"" for none)."""
 
     digit: int
-    image: bytes
+    box: Written
     trajectory: bytes = b""
 
 
@@ -85,8 +86,8 @@ class LoginFlow:
               budget: Budget) -> Enrolled:
         subject = self.subjects.of(caller, user)
         self.admission.enrols.admit(caller, "enrolment")
-        images, digits = [s.image for s in samples], [s.digit for s in samples]
-        prepared = Prepared(*self.admission.decode(images, budget))
+        digits = [s.digit for s in samples]
+        prepared = self.admission.decode([s.box for s in samples], budget)
         read = self.recognizer.recognize(prepared, budget)
         # no confidences in the message: they would tell a caller how the recognizer sees a sample
         refused = [f"sample {i} (labelled {d}) reads as {r.digit}" for i, (d, r) in enumerate(zip(digits, read))
@@ -94,8 +95,10 @@ class LoginFlow:
         if refused:
             raise InvalidInput("enrolment refused, nothing stored: " + "; ".join(refused))
         replace = self._owner_proof(caller, user, subject, proof, "re-enrolment", budget)
-        # the verifier keeps of the originals what its settings ask for (re-enrolment, display templates)
-        enrolled = self.verifier.enrol(subject, prepared, digits, images, [s.trajectory for s in samples],
+        # the verifier keeps of the originals what its settings ask for (re-enrolment, display
+        # templates); a box written as strokes has the server's rendering of them as its picture
+        originals = [png_of_strokes(s.box.strokes) if s.box.strokes else s.box.image for s in samples]
+        enrolled = self.verifier.enrol(subject, prepared, digits, originals, [s.trajectory for s in samples],
                                        display_samples, replace, budget)
         logs.audit("enrolment", caller=caller, user=user, samples=len(digits), model_version=enrolled.model_version,
                    replaced=replace)
@@ -166,11 +169,11 @@ class LoginFlow:
         return Began(issued.challenge_id, "" if as_image else issued.digits, issued.expires_at_ms,
                      issued.time_limit_s, issued.stepped_up, render_digits(issued.digits) if as_image else b"", shown)
 
-    def submit(self, caller: str, user: str, challenge_id: str, images: list[bytes], arrived_ms: int,
+    def submit(self, caller: str, user: str, challenge_id: str, boxes: list[Written], arrived_ms: int,
                budget: Budget) -> Decision:
         subject = self.subjects.of(caller, user)
         self.admission.submits.admit(caller, "submission")
-        prepared = Prepared(*self.admission.decode(images, budget))
+        prepared = self.admission.decode(boxes, budget)
         claim = self.challenges.claim(subject, challenge_id, len(prepared), budget)
         if claim.status is ClaimStatus.WRONG_LENGTH:
             raise InvalidInput(f"{len(prepared)} boxes for a {claim.length}-digit challenge; "

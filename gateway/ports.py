@@ -16,11 +16,21 @@ from hwotp.outcomes import Claim, Issued, Lockout
 
 
 @dataclass(frozen=True)
+class Written:
+    """One box as the client sent it: its strokes (the server renders them, and they win), or
+    else its image."""
+
+    image: bytes = b""
+    strokes: list[np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Boxes decoded once: (n, 1, 28, 28) model inputs and (n, 1024) replay fingerprints."""
 
     fields: np.ndarray
     fingerprints: np.ndarray
+    domain: str = "scan"  # hwotp.models.SCAN or STROKES: how every box came
 
     def __len__(self) -> int:
         return len(self.fields)

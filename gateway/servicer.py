@@ -41,10 +41,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
 
     def Enroll(self, request, context):
         budget, caller, user = self._budget(context), self._caller(context), validation.user_id(request.user_id)
-        images, digits = validation.enrolment_samples(request.samples, self.flow.settings)
-        samples = [Sample(digit, image, handwriting_pb2.Handwriting(strokes=s.handwriting.strokes).SerializeToString()
+        boxes, digits = validation.enrolment_samples(request.samples, self.flow.settings)
+        samples = [Sample(digit, box, handwriting_pb2.Handwriting(strokes=s.handwriting.strokes).SerializeToString()
                           if s.handwriting.strokes else b"")
-                   for digit, image, s in zip(digits, images, request.samples)]
+                   for digit, box, s in zip(digits, boxes, request.samples)]
         enrolled = self.flow.enrol(caller, user, samples, validation.display_samples(request), _proof(request.proof),
                                    budget)
         return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from hwotp import strokes
+from gateway.ports import Written
 from hwotp.config import GatewaySettings
 from hwotp.errors import InvalidInput
 
@@ -37,26 +38,29 @@ def owner_token(value: str) -> str:
     return value
 
 
-def submission_boxes(boxes) -> list[bytes]:
+def written(handwriting, where: str) -> Written:
+    """A box's strokes (checked; the server renders them) or else its image."""
+    if handwriting.strokes:
+        return Written(handwriting.image, strokes.to_arrays(handwriting.strokes, where))
+    if not handwriting.image:
+        raise InvalidInput(f"{where}: neither strokes nor an image")
+    return Written(handwriting.image)
+
+
+def submission_boxes(boxes) -> list[Written]:
     if not 1 <= len(boxes) <= MAX_BOXES:
         raise InvalidInput(f"{len(boxes)} boxes given; a challenge has 4 to {MAX_BOXES}")
-    for index, box in enumerate(boxes):
-        if not box.image:
-            raise InvalidInput(f"box {index}: image is empty")
-        strokes.check(box.strokes, f"box {index}")
-    return [box.image for box in boxes]
+    return [written(box, f"box {index}") for index, box in enumerate(boxes)]
 
 
-def enrolment_samples(samples, settings: GatewaySettings) -> tuple[list[bytes], list[int]]:
+def enrolment_samples(samples, settings: GatewaySettings) -> tuple[list[Written], list[int]]:
     limit = 10 * settings.enrol_max_per_digit
     if len(samples) > limit:
         raise InvalidInput(f"{len(samples)} samples given; at most {limit} ({settings.enrol_max_per_digit} per digit)")
     for index, sample in enumerate(samples):
         if sample.digit > 9:
             raise InvalidInput(f"sample {index}: digit {sample.digit} is not 0-9")
-        if not sample.handwriting.image:
-            raise InvalidInput(f"sample {index}: image is empty")
-        strokes.check(sample.handwriting.strokes, f"sample {index}")
+    boxes = [written(sample.handwriting, f"sample {index}") for index, sample in enumerate(samples)]
     counts = Counter(sample.digit for sample in samples)
     short = [d for d in range(10) if counts[d] < settings.enrol_min_per_digit]
     if short:
@@ -65,7 +69,7 @@ def enrolment_samples(samples, settings: GatewaySettings) -> tuple[list[bytes], 
     over = [d for d in range(10) if counts[d] > settings.enrol_max_per_digit]
     if over:
         raise InvalidInput(f"at most {settings.enrol_max_per_digit} samples per digit; too many of {over}")
-    return [s.handwriting.image for s in samples], [int(s.digit) for s in samples]
+    return boxes, [int(s.digit) for s in samples]
 
 
 def display_samples(request) -> list[int]:

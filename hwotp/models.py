@@ -1,4 +1,11 @@
-"""The committed models and their metadata (models/models.json), as the services use them."""
+"""The committed models and their metadata (models/models.json), as the services use them.
+
+A box is of a domain: "scan" (an image, as the models were first trained on)
+or "strokes" (a touchscreen's pen path, rendered by hwotp.ink). The verifier's
+raw scores differ between domains, so each domain has a cohort, a scoring
+calibration and thresholds of its own, fitted on validation writers of that
+domain (models.json "domains"; "scan" is the top-level entry).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hwotp.onnx_model import OnnxModel, sha256_of
+from hwotp.outcomes import SCAN, STROKES  # noqa: F401  (the domains, named where the models are)
 from hwotp.scoring import ScoringConfig
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -26,6 +34,7 @@ class ModelBundle:
     def __init__(self, directory: Path, meta: dict, threads: int = 1):
         self.directory, self.meta, self.threads = directory, meta, threads
         self._embedders: dict[str, OnnxModel] = {}
+        self._cohorts: dict[str, np.lib.npyio.NpzFile] = {}
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None, threads: int = 1) -> "ModelBundle":
@@ -49,35 +58,48 @@ class ModelBundle:
     def _verifier_entry(self, which: str = "deployed") -> dict:
         return self.meta["verifier" if which == "deployed" else "baseline_verifier"]
 
-    def verifier(self, which: str = "deployed") -> tuple[OnnxModel, ScoringConfig, np.ndarray | None]:
+    @property
+    def domains(self) -> list[str]:
+        """The domains the deployed verifier is calibrated for."""
+        return [SCAN, *self.meta.get("domains", {})]
+
+    def _domain(self, domain: str) -> dict:
+        if domain == SCAN:
+            return {"scoring": self.meta["verifier"]["scoring"], "cohort": self.meta["verifier"]["cohort"],
+                    "thresholds": self.meta["decision"]["thresholds"]}
+        if domain not in self.meta.get("domains", {}):
+            raise ValueError(f"the verifier is not calibrated for {domain!r} boxes (models.json domains)")
+        return self.meta["domains"][domain]
+
+    def verifier(self, which: str = "deployed", domain: str = SCAN) -> tuple[OnnxModel, ScoringConfig,
+                                                                          np.ndarray | None]:
         entry = self._verifier_entry(which)
         if which not in self._embedders:
             self._embedders[which] = self._onnx(entry)
-        config = self.scoring_config(which)
-        return self._embedders[which], config, self.cohort if config.cohort_top > 0 else None
+        config = self.scoring_config(which, domain)
+        return self._embedders[which], config, self.cohort(domain) if config.cohort_top > 0 else None
 
-    def scoring_config(self, which: str = "deployed") -> ScoringConfig:
-        return ScoringConfig(**self._verifier_entry(which)["scoring"])
+    def scoring_config(self, which: str = "deployed", domain: str = SCAN) -> ScoringConfig:
+        return ScoringConfig(**(self._domain(domain) if which == "deployed" else self._verifier_entry(which))["scoring"])
 
     @property
     def verifier_version(self) -> str:
         return self.meta["verifier"]["version"]
 
-    @cached_property
-    def _cohort_file(self):
-        entry = self.meta["verifier"]["cohort"]
-        path = self.directory / entry["file"]
-        if sha256_of(path) != entry["sha256"]:
-            raise ValueError(f"{path} does not match the sha256 in models.json")
-        return np.load(path)
+    def _cohort_file(self, domain: str):
+        if domain not in self._cohorts:
+            entry = self._domain(domain)["cohort"]
+            path = self.directory / entry["file"]
+            if sha256_of(path) != entry["sha256"]:
+                raise ValueError(f"{path} does not match the sha256 in models.json")
+            self._cohorts[domain] = np.load(path)
+        return self._cohorts[domain]
 
-    @property
-    def cohort(self) -> np.ndarray:
-        return self._cohort_file["templates"].astype(np.float32)
+    def cohort(self, domain: str = SCAN) -> np.ndarray:
+        return self._cohort_file(domain)["templates"].astype(np.float32)
 
-    @property
-    def cohort_writers(self) -> np.ndarray:
-        return self._cohort_file["writers"]
+    def cohort_writers(self, domain: str = SCAN) -> np.ndarray:
+        return self._cohort_file(domain)["writers"]
 
     @property
     def target_far(self) -> float:
@@ -87,9 +109,9 @@ class ModelBundle:
     def target_fars(self) -> list[float]:
         return sorted(float(far) for far in self.meta["decision"]["thresholds"])
 
-    def threshold(self, policy: str, length: int, target_far: float | None = None) -> float:
+    def threshold(self, policy: str, length: int, target_far: float | None = None, domain: str = SCAN) -> float:
         far = self.target_far if target_far is None else target_far
-        by_far = self.meta["decision"]["thresholds"]
+        by_far = self._domain(domain)["thresholds"]
         if str(far) not in by_far:
             raise ValueError(f"no thresholds for target FAR {far}; calibrated: {', '.join(by_far)}")
         return float(by_far[str(far)][policy][str(length)])

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+# Where a box's ink came from: an image, or a touchscreen's strokes the gateway rendered.
+SCAN, STROKES = "scan", "strokes"
+
 
 class ClaimStatus(Enum):
     """What claiming a challenge found (the challenge store's scripts answer these words)."""

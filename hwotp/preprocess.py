@@ -177,12 +177,16 @@ def preprocess_box(data: bytes) -> np.ndarray:
     return normalize_digit(decode_box(data))
 
 
-def prepare_box(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """PNG/JPEG bytes of one box, decoded once -> 28x28 float32 model input and its
-    1024 int8 replay fingerprint, from one bounding box."""
-    ink = decode_box(data)
+def prepare_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An ink map -> 28x28 float32 model input and its 1024 int8 replay fingerprint,
+    from one bounding box."""
     mask, window = _ink_window(ink)
     return _normalize(ink, mask, window), _fingerprint(ink, window)
+
+
+def prepare_box(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """PNG/JPEG bytes of one box, decoded once -> model input and replay fingerprint."""
+    return prepare_ink(decode_box(data))
 
 
 def prepare_boxes(boxes: list[bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hwotp.errors import InvalidInput
 
 MAX_STROKES = 64
@@ -18,7 +20,8 @@ MAX_T_MS = 600_000.0
 
 
 def check(strokes, where: str) -> None:
-    """Raise InvalidInput naming `where` (e.g. "sample 3") and the rule a trajectory breaks."""
+    """Raise InvalidInput naming `where` (e.g. "sample 3") and the rule a trajectory breaks
+    (no strokes at all is no trajectory, and passes)."""
     if len(strokes) > MAX_STROKES:
         raise InvalidInput(f"{where}: {len(strokes)} strokes; at most {MAX_STROKES}")
     points = sum(len(stroke.points) for stroke in strokes)
@@ -39,3 +42,13 @@ def check(strokes, where: str) -> None:
             if not last_t <= point.t_ms <= MAX_T_MS:
                 raise InvalidInput(f"{where}: stroke {number}: t_ms must not decrease and lie in [0, {MAX_T_MS:g}]")
             last_t = point.t_ms
+
+
+def to_arrays(strokes, where: str) -> list[np.ndarray]:
+    """Checked strokes -> (n, 2) float32 arrays of x, y; they must hold some ink: points
+    at least a pixel apart."""
+    check(strokes, where)
+    arrays = [np.array([(p.x, p.y) for p in stroke.points], dtype=np.float32) for stroke in strokes]
+    if not arrays or np.ptp(np.concatenate(arrays), axis=0).max() < 1:
+        raise InvalidInput(f"{where}: the strokes hold no ink (every point within one pixel)")
+    return arrays

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from gateway.admission import Admission
 from gateway.budget import Budget
 from gateway.flow import LoginFlow, Proof, Sample
-from gateway.ports import Enrolled, Enrolment, Reading, Verdict
+from gateway.ports import Enrolled, Enrolment, Reading, Verdict, Written
 from hwotp.canvas import png_of
 from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
@@ -151,7 +151,7 @@ class Flow:
                               SUBJECTS, Admission(1000, 1000, 2), Metrics("gateway", self.registry), self.alerts)
 
     def submit(self, arrived_ms: int = IN_TIME, boxes: int = 6, caller: str = "bank"):
-        return self.flow.submit(caller, "alice", "ch-1", [BOX] * boxes, arrived_ms, Budget(5.0))
+        return self.flow.submit(caller, "alice", "ch-1", [Written(BOX)] * boxes, arrived_ms, Budget(5.0))
 
     def decisions(self, decision: str, reason: str) -> float:
         return self.registry.get_sample_value("hwotp_decisions_total", {"decision": decision, "reason": reason}) or 0
@@ -287,7 +287,7 @@ ENROLMENT_DIGITS = "".join(str(d) * 3 for d in range(10))
 
 
 def _enrol(run: Flow, proof: Proof, caller: str = "bank"):
-    samples = [Sample(d, BOX) for d in range(10) for _ in range(3)]
+    samples = [Sample(d, Written(BOX)) for d in range(10) for _ in range(3)]
     return run.flow.enrol(caller, "alice", samples, [], proof, Budget(5.0))
 
 

@@ -48,7 +48,8 @@ def _mean_eer(enrolment, scores) -> float:
 
 def choose_scoring(embeddings, enrolment, cohort) -> tuple[ScoringConfig, list[dict]]:
     trials = []
-    for weight, top in itertools.product((0.0, 0.25, 0.5), (0, 20, 50, 150)):
+    tops = [top for top in (0, 20, 50, 150) if top < len(cohort)]  # a cohort smaller than 150 offers fewer
+    for weight, top in itertools.product((0.0, 0.25, 0.5), tops):
         config = ScoringConfig("cosine", weight, top)
         scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
         trials.append({"config": config.to_dict(), "val_mean_eer": _mean_eer(enrolment, scores)})

@@ -1,7 +1,12 @@
-"""Evaluate the committed ONNX models on any data directory of the mnist-writers layout.
+"""Evaluate the committed ONNX models on scans (any data directory of the mnist-writers layout)
+or on strokes (any stroke set, training.strokes).
 
-python -m training.evaluate --data DIR --out OUTDIR [--enroll 3] [--lengths 1,4,6,8]
+python -m training.evaluate [--data DIR | --strokes FILE] --out OUTDIR [--enroll 3] [--lengths 1,4,6,8]
                             [--writers all|train|val|test] [--verifier deployed|baseline]
+
+With --strokes the digits are rendered as the server renders strokes and
+scored in the verifier's "strokes" domain (its own cohort, calibration and
+thresholds); --writers then picks a part of models/unipen-split.json.
 
 Loads only models/*.onnx and models/models.json (no torch). Writes
 OUTDIR/report.json and OUTDIR/det.png. An attempt's score is the mean of its
@@ -19,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from hwotp import config, scoring
-from hwotp.models import META_FILE, ModelBundle, models_dir
-from training import data, protocol, split
+from hwotp.models import META_FILE, SCAN, STROKES, ModelBundle, models_dir
+from training import data, protocol, split, strokes
 
 # What is deployed by default: the verifier's writer policy and the challenge length.
 POLICY = config.VerifierSettings().writer_policy
@@ -32,7 +37,7 @@ ATTEMPTS_PER_WRITER = 200
 def recognition_report(predicted: np.ndarray, digits: data.DigitSet) -> dict:
     correct = predicted == digits.digits
     per_series = {
-        {0: "census_employees", 4: "high_school_students"}.get(int(s), str(s)): {
+        {0: "census_employees", 4: "high_school_students", strokes.ONLINE_SERIES: "strokes"}.get(int(s), str(s)): {
             "accuracy": float(correct[digits.series == s].mean()),
             "digits": int((digits.series == s).sum()),
         }
@@ -41,12 +46,12 @@ def recognition_report(predicted: np.ndarray, digits: data.DigitSet) -> dict:
     return {"accuracy": float(correct.mean()), "digits": int(len(correct)), "per_series": per_series}
 
 
-def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, enroll: int):
+def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, enroll: int, domain: str = SCAN):
     """Embed every digit and score every probe against every enrolled writer."""
-    embedder, config, cohort = bundle.verifier(which)
+    embedder, config, cohort = bundle.verifier(which, domain)
     embeddings = embedder(digits.images[:, None])
     enrolment = protocol.enrol(digits.digits, digits.writers, enroll)
-    cohort_writers = bundle.cohort_writers if cohort is not None else None
+    cohort_writers = bundle.cohort_writers(domain) if cohort is not None else None
     scores = protocol.score_matrix(embeddings, enrolment, cohort, config, cohort_writers)
     return enrolment, scores
 
@@ -57,6 +62,7 @@ def length_report(attempts: protocol.Attempts) -> dict:
         "eer": protocol.eer(genuine, impostor),
         "far_at_frr_5pct": protocol.far_at_frr(genuine, impostor, 0.05),
         "frr_at_far_1pct": protocol.frr_at_far(genuine, impostor, 0.01),
+        "frr_at_far_0.1pct": protocol.frr_at_far(genuine, impostor, 0.001),
         "eer_all_pass": protocol.eer(attempts.genuine.min(axis=1), attempts.impostor.min(axis=1)),
         "genuine_attempts": int(len(genuine)),
         "impostor_attempts": int(len(impostor)),
@@ -64,7 +70,8 @@ def length_report(attempts: protocol.Attempts) -> dict:
     }
 
 
-def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, predicted, length: int) -> dict:
+def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, predicted, length: int,
+                  domain: str = SCAN) -> dict:
     """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
     (frr/far: the default policy and target FAR; the others beside them)."""
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
@@ -72,7 +79,7 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
     for far in bundle.target_fars:
         rows = out["by_target_far"][str(far)] = {}
         for policy in ("all_pass", "fused_mean"):
-            threshold = bundle.threshold(policy, length, far)
+            threshold = bundle.threshold(policy, length, far, domain)
             fuse = np.min if policy == "all_pass" else np.mean
             genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
             impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
@@ -86,9 +93,9 @@ class AttemptSimulator:
     """Sequences of real attempts by one hand against one enrolment (no independence assumed:
     the same hand retries), under the deployed decision."""
 
-    def __init__(self, bundle: ModelBundle, enrolment, scores, predicted, seed: int):
+    def __init__(self, bundle: ModelBundle, enrolment, scores, predicted, seed: int, domain: str = SCAN):
         self.rng = np.random.default_rng(seed)
-        self.bundle, self.scores = bundle, scores
+        self.bundle, self.scores, self.domain = bundle, scores, domain
         self.recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
         self.owners = len(enrolment.writers)
         self.probes_of: dict[tuple[int, int], list[int]] = {}
@@ -103,7 +110,7 @@ class AttemptSimulator:
         chosen = rng.choice(self.digits_of(writer), length, replace=False)
         boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
         writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], POLICY,
-                                                    self.bundle.threshold(POLICY, length), margin)
+                                                    self.bundle.threshold(POLICY, length, domain=self.domain), margin)
         read = bool(self.recognised[boxes].all())
         return read and writer_ok, read and near_miss
 
@@ -175,17 +182,26 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> No
     plt.close(figure)
 
 
-def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str, which: str, models_dir=None) -> dict:
+def _digits(data_dir, stroke_set: Path | None, writers: str) -> data.DigitSet:
+    if stroke_set is None:
+        digits = data.load(data_dir)
+        return digits if writers == "all" else digits.of_writers(split.load_split()[writers])
+    rendered, names = strokes.digit_set(strokes.read_stroke_set(stroke_set))
+    return rendered if writers == "all" else rendered.of_writers(strokes.keys_of(names, strokes.load_split()[writers]))
+
+
+def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str, which: str, models_dir=None,
+             stroke_set: Path | None = None) -> dict:
     started = time.time()
     bundle = ModelBundle.load(models_dir)
-    digits = data.load(data_dir)
-    if writers != "all":
-        digits = digits.of_writers(split.load_split()[writers])
-    print(f"{len(digits)} digits of {len(np.unique(digits.writers))} writers", flush=True)
+    domain = SCAN if stroke_set is None else STROKES
+    digits = _digits(data_dir, stroke_set, writers)
+    print(f"{domain}: {len(digits)} digits of {len(np.unique(digits.writers))} writers", flush=True)
     predicted = bundle.recognizer(digits.images[:, None]).argmax(axis=1)
-    enrolment, scores = verification_scores(bundle, which, digits, enroll)
+    enrolment, scores = verification_scores(bundle, which, digits, enroll, domain)
     report = {
-        "data": str(data_dir or data.data_dir()),
+        "data": str(stroke_set or data_dir or data.data_dir()),
+        "domain": domain,
         "writers": writers,
         "verifier": which,
         "models": bundle.versions(),
@@ -194,7 +210,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
             "enrolled_per_digit": enroll,
             "writers_enrolled": int(len(enrolment.writers)),
             "writers_skipped": enrolment.skipped_writers,
-            "scoring": bundle.scoring_config(which).to_dict(),
+            "scoring": bundle.scoring_config(which, domain).to_dict(),
             "lengths": {},
         },
     }
@@ -207,8 +223,8 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
                 attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))
             print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
         if length == LENGTH and which == "deployed":
-            report["system"] = system_report(bundle, attempts, enrolment, predicted, length)
-            simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7)
+            report["system"] = system_report(bundle, attempts, enrolment, predicted, length, domain)
+            simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7, domain=domain)
             report["system"]["lockout_window"] = lockout_window_report(simulator, length)
             report["system"]["step_up"] = step_up_report(simulator, length,
                                                          config.ChallengeSettings().stepup_extra_digits,
@@ -225,7 +241,8 @@ def record(report: dict, models=None) -> None:
     """Keep a report's headline figures in models.json, keyed by verifier and writers."""
     path = models_dir(models) / META_FILE
     meta = json.loads(path.read_text())
-    meta["figures"][f"{report['verifier']}/{report['writers']}"] = {
+    domain = "" if report.get("domain", SCAN) == SCAN else f"/{report['domain']}"
+    meta["figures"][f"{report['verifier']}/{report['writers']}{domain}"] = {
         key: report[key] for key in ("recognition", "verification", "system") if key in report
     }
     path.write_text(json.dumps(meta, indent=1) + "\n")
@@ -234,6 +251,7 @@ def record(report: dict, models=None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="data directory (default: $HWOTP_DATA_DIR or ../shared/data/mnist-writers)")
+    parser.add_argument("--strokes", type=Path, default=None, help="a stroke set (JSON Lines, training.strokes) instead")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--enroll", type=int, default=3)
     parser.add_argument("--lengths", default="1,4,6,8")
@@ -243,11 +261,14 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="models directory (default: the repository's models/)")
     parser.add_argument("--record", action="store_true", help="also store the figures in models.json")
     args = parser.parse_args()
-    data.exit_if_missing(args.data)
+    if args.strokes is None:
+        data.exit_if_missing(args.data)
+    elif not args.strokes.exists():
+        raise SystemExit(f"error: no stroke set at {args.strokes} (`make data` writes UNIPEN's)")
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     if not lengths or min(lengths) < 1 or max(lengths) > 10:
         parser.error("--lengths takes challenge lengths between 1 and 10")
-    report = evaluate(args.data, args.out, args.enroll, lengths, args.writers, args.verifier, args.models)
+    report = evaluate(args.data, args.out, args.enroll, lengths, args.writers, args.verifier, args.models, args.strokes)
     if args.record:
         record(report, args.models)
     print(json.dumps({"recognition": report["recognition"]["accuracy"],

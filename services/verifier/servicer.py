@@ -6,10 +6,12 @@ import numpy as np
 
 from hwotp import boxes
 from hwotp.errors import InvalidInput, NotFound
-from hwotp.internal.v1 import verifier_pb2, verifier_pb2_grpc
+from hwotp.internal.v1 import box_pb2, verifier_pb2, verifier_pb2_grpc
+from hwotp.outcomes import SCAN, STROKES
 from services.verifier.verification import WriterVerifier
 
 MAX_BOXES = 128
+_DOMAIN = {box_pb2.DOMAIN_SCAN: SCAN, box_pb2.DOMAIN_STROKES: STROKES}
 
 
 def _subject(request) -> str:
@@ -45,7 +47,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
 
     def Verify(self, request, context):
         fields, fingerprints, known = _batch(request)
-        verdict = self.verifier.verify(_subject(request), fields, list(request.digits), fingerprints[known])
+        verdict = self.verifier.verify(_subject(request), fields, list(request.digits), fingerprints[known],
+                                       _DOMAIN.get(request.domain, SCAN))
         replayed = np.zeros(len(fields), dtype=bool)
         replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(

@@ -11,7 +11,7 @@ import numpy as np
 from hwotp import replay_check, reposition, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
-from hwotp.models import ModelBundle
+from hwotp.models import SCAN, ModelBundle
 from hwotp.preprocess import prepare_box, prepare_boxes
 from services.verifier import display
 from services.verifier.templates import Templates, TemplateStore
@@ -32,17 +32,21 @@ class WriterVerifier:
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
                  keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0,
                  workers: int = 16):
-        self.embedder, config, cohort = bundle.verifier("deployed")
+        self.embedder = bundle.verifier("deployed")[0]
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         self.near_miss_margin = near_miss_margin
-        self.scorer = scoring.Scorer(cohort, config)
+        # each domain its own cohort and calibration: raw scores of rendered strokes and of scans differ
+        self.scorers = {}
+        for domain in bundle.domains:
+            _, config, cohort = bundle.verifier("deployed", domain)
+            self.scorers[domain] = scoring.Scorer(cohort, config)
         # inference releases the GIL: a verification embeds its boxes here while it reads
         # Redis (one thread per request thread, workers: HWOTP_WORKERS)
         self.alongside = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
-        # per length 1-10, for the per-digit and the fused rule
-        self.thresholds = {rule: {n: bundle.threshold(rule, n, target_far) for n in range(1, 11)}
-                           for rule in ("all_pass", "fused_mean")}
+        # per domain, rule and length 1-10
+        self.thresholds = {domain: {rule: {n: bundle.threshold(rule, n, target_far, domain) for n in range(1, 11)}
+                                    for rule in ("all_pass", "fused_mean")} for domain in bundle.domains}
 
     def _embed(self, batch: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
@@ -115,10 +119,14 @@ class WriterVerifier:
         version, scheme = self.store.enrolment(subject)
         return version, reposition.fixed_length(scheme)
 
-    def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray) -> Verdict:
+    def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray,
+               domain: str = SCAN) -> Verdict:
         """displayed: the challenge as shown; fingerprints: of the boxes that have one
         (compared with the enrolment's and the accepted answers'; they join them only
-        through remember(), once the answer is accepted)."""
+        through remember(), once the answer is accepted); domain: where the boxes' ink
+        came from, which picks the calibration."""
+        if domain not in self.scorers:
+            raise FailedPrecondition(f"the verifier model is not calibrated for {domain} boxes")
         displayed = self._check_digits(displayed, len(batch))
         if not 1 <= len(displayed) <= 10:
             raise InvalidInput("between 1 and 10 boxes can be verified at once")
@@ -135,10 +143,10 @@ class WriterVerifier:
                 f"re-enrolment required: templates belong to {templates.model_version}, "
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
-        scores = self.scorer(embedding.result(), digits, templates.vectors[None])[:, 0]
-        length = len(digits)
-        passed = scores > self.thresholds["all_pass"][length]
-        writer_ok, near_miss = scoring.writer_check(scores, self.policy, self.thresholds[self.policy][length],
+        scores = self.scorers[domain](embedding.result(), digits, templates.vectors[None])[:, 0]
+        length, thresholds = len(digits), self.thresholds[domain]
+        passed = scores > thresholds["all_pass"][length]
+        writer_ok, near_miss = scoring.writer_check(scores, self.policy, thresholds[self.policy][length],
                                                     self.near_miss_margin)
         return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=near_miss)
 

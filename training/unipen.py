@@ -1,0 +1,125 @@
+"""UNIPEN 1a (isolated digits) -> the stroke-set format (training.strokes), writers kept.
+
+python -m training.unipen [--archive FILE] [--out FILE] [--write-split]
+
+--write-split draws a new writer-disjoint split (models/unipen-split.json,
+stratified by lab); without it the committed split stays.
+
+Reads the archive as it is (../shared/data/unipen-1a.tar.xz, or the one named)
+without unpacking it. Each `.SEGMENT CHARACTER` line of data/1a/**.dat names
+`.PEN_DOWN` blocks of the data files it includes, counted from 0 (a block of
+the single point "0 0" is a placeholder: it counts, and draws nothing); each
+named block is one stroke of the digit. (Counting this way, and not over
+`.PEN_UP` blocks or without the placeholders, is what reads: the recognizer
+trained on scans reads about 99% of the digits so cut, and about 90% or less
+otherwise.)
+UNIPEN's y axis points up: it is flipped to screen coordinates. Segments that
+cut blocks at points (`N:P-M:Q`, a few dozen) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from training import data
+from training import strokes
+from training.strokes import StrokeSample, write_stroke_set
+
+ARCHIVE = data.REPO_ROOT.parent / "shared" / "data" / "unipen-1a.tar.xz"
+STROKE_SET = data.REPO_ROOT / "build" / "unipen-1a.jsonl"  # what `make data` and training read
+_SEGMENT = re.compile(r'^\.SEGMENT\s+CHARACTER\s+(\S+)\s+\S+\s+"(\d)"')
+
+
+def _blocks(text: str) -> tuple[str, list[np.ndarray]]:
+    """The writer id and the `.PEN_DOWN` blocks of an included data file, in order (a
+    placeholder block of the single point "0 0" as an empty array)."""
+    writer, blocks, points, down = "", [], [], False
+
+    def close():
+        if down:
+            placeholder = len(points) == 1 and points[0] == (0.0, 0.0)
+            blocks.append(np.array([] if placeholder else points, dtype=np.float32).reshape(-1, 2))
+
+    for line in text.splitlines():
+        if line.startswith("."):
+            close()
+            word = line.split(maxsplit=1)
+            down, points = word[0] == ".PEN_DOWN", []
+            if word[0] == ".WRITER_ID" and len(word) > 1:
+                writer = word[1].strip()
+            continue
+        values = line.split()
+        if down and len(values) >= 2:
+            try:
+                points.append((float(values[0]), float(values[1])))
+            except ValueError:
+                pass
+    close()
+    return writer, blocks
+
+
+def _range(spec: str) -> range | None:
+    if ":" in spec or "," in spec:
+        return None
+    first, _, last = spec.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def read_archive(archive: Path) -> list[StrokeSample]:
+    samples = []
+    with tarfile.open(archive) as tar:  # read once, in order: an xz archive has no cheap seeking
+        files = {m.name: tar.extractfile(m).read().decode("latin-1") for m in tar if m.isfile()}
+    root = next(name.split("/data/1a/")[0] for name in files if "/data/1a/" in name)
+    for name in sorted(n for n in files if "/data/1a/" in n and n.endswith(".dat")):
+        text = files[name]
+        lab = name.split("/data/1a/")[1].split("/")[0]
+        includes = [line.split()[1] for line in text.splitlines() if line.startswith(".INCLUDE")]
+        writer, blocks = "", []
+        for include in includes:
+            included = files.get(f"{root}/include/{include}")
+            if included is None:
+                continue
+            found_writer, found = _blocks(included)
+            writer, blocks = writer or found_writer, blocks + found
+        writer = f"{lab}/{writer or Path(name).stem}"
+        for line in text.splitlines():
+            match = _SEGMENT.match(line)
+            span = _range(match.group(1)) if match else None
+            if span is None or span.stop > len(blocks):
+                continue
+            strokes = [blocks[i] for i in span if len(blocks[i])]
+            if strokes:
+                flipped = [np.column_stack([s[:, 0], -s[:, 1]]) for s in strokes]  # y up -> y down
+                samples.append(StrokeSample(writer, int(match.group(2)), flipped))
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archive", type=Path, default=ARCHIVE)
+    parser.add_argument("--out", type=Path, default=STROKE_SET)
+    parser.add_argument("--write-split", action="store_true")
+    parser.add_argument("--seed", type=int, default=20261201)
+    args = parser.parse_args()
+    if not args.archive.exists():
+        raise SystemExit(f"no UNIPEN archive at {args.archive}; `make data` says where to download it")
+    samples = read_archive(args.archive)
+    write_stroke_set(samples, args.out)
+    names = sorted({s.writer for s in samples})
+    print(f"wrote {args.out}: {len(samples)} digits of {len(names)} writers")
+    if args.write_split:
+        parts = strokes.make_split(names, args.seed)
+        document = {"seed": args.seed, "source": "UNIPEN train_r01_v07 1a, writers as lab/WRITER_ID",
+                    "counts": {name: len(keys) for name, keys in parts.items()}, "writers": parts}
+        strokes.SPLIT_FILE.write_text(json.dumps(document, indent=1) + "\n")
+        print(f"wrote {strokes.SPLIT_FILE}: {document['counts']}")
+
+
+if __name__ == "__main__":
+    main()
