@@ -9,6 +9,8 @@ PROTOS := $(wildcard proto/hwotp/v1/*.proto proto/hwotp/internal/v1/*.proto)
 BUF := build/tools/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
 EVAL_OUT ?= build/eval
+# UNIPEN 1a as a stroke set (training.strokes), written from its archive by `make data`
+STROKE_SET := build/unipen-1a.jsonl
 
 .PHONY: help install stubs contracts release-contract run up down test data train evaluate bench loadtest clean
 
@@ -17,7 +19,7 @@ help:
 	@echo "make up/down   start / stop the stack in the background (gateway on 127.0.0.1:50051)"
 	@echo "make test      install what the tests need, check the contracts and layers, run the whole suite"
 	@echo "make contracts buf lint of the .proto files, buf breaking of the public API against proto/released/"
-	@echo "make data      download the public MNIST + QMNIST originals (when ../shared/data is absent)"
+	@echo "make data      download the public MNIST + QMNIST originals (when ../shared/data is absent); UNIPEN as a stroke set"
 	@echo "make train     retrain both models from scratch, calibrate, evaluate on the test writers"
 	@echo "make evaluate  evaluate the committed models on the test writers ($(EVAL_OUT))"
 	@echo "make bench     model-only bound vs end-to-end throughput (bench/result.json, BENCHMARKS.md)"
@@ -69,19 +71,25 @@ test: $(VENV)/.full $(STUBS) contracts
 
 data: $(VENV)/.runtime
 	$(PY) -m training.download
+	$(PY) -m training.unipen
 
-train: $(VENV)/.full $(STUBS)
-	$(PY) -m training.train_recognizer
+$(STROKE_SET): $(VENV)/.runtime
+	$(PY) -m training.unipen --out $@
+
+train: $(VENV)/.full $(STUBS) $(STROKE_SET)
+	$(PY) -m training.train_recognizer --strokes $(STROKE_SET)
 	$(PY) -m training.train_verifier --method cosface --epochs 24 --patience 5
 	$(PY) -m training.train_verifier --method contrastive --epochs 8 --patience 3 \
 	    --onnx models/baseline-verifier.onnx
 	$(PY) -m training.calibrate
+	$(PY) -m training.calibrate_strokes --strokes $(STROKE_SET)
 	$(MAKE) evaluate
 	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record
 	$(PY) -m training.model_card
 
-evaluate: $(VENV)/.runtime
+evaluate: $(VENV)/.runtime $(STROKE_SET)
 	$(PY) -m training.evaluate --writers test --out $(EVAL_OUT)/test --record
+	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 1 --out $(EVAL_OUT)/test-strokes --record
 
 bench: $(STUBS)
 	$(PY) -m bench.run

@@ -47,12 +47,13 @@ class Admission:
         self.enrols = SlidingWindow(enrols_per_min)
         self.decoders = threading.BoundedSemaphore(decoders)
 
-    def decode(self, boxes: list[Written], budget: Budget) -> Prepared:
+    def decode(self, boxes: list[Written], budget: Budget, one_domain: bool = False) -> Prepared:
         """Model inputs and replay fingerprints of the boxes (strokes rendered, images
         decoded), with at most `decoders` requests decoding at once; a request that cannot
-        start within its budget is DEADLINE_EXCEEDED."""
+        start within its budget is DEADLINE_EXCEEDED. With `one_domain` (an answer, which
+        is scored in one domain), boxes must all come as strokes or all as images."""
         written_as = {bool(box.strokes) for box in boxes}
-        if len(written_as) > 1:
+        if one_domain and len(written_as) > 1:
             raise InvalidInput("some boxes came as strokes and some as images only: send every box the same way")
         if not self.decoders.acquire(timeout=budget.remaining()):
             raise DeadlineExceeded("the gateway is busy decoding other requests' images")
@@ -65,6 +66,6 @@ class Admission:
                         prepare_strokes(box.strokes) if box.strokes else prepare_box(box.image)
                 except InvalidImage as exc:
                     raise InvalidImage(f"box {index}: {exc}") from exc
-            return Prepared(fields, prints, STROKES if written_as == {True} else SCAN)
+            return Prepared(fields, prints, STROKES if True in written_as else SCAN)
         finally:
             self.decoders.release()

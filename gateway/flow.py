@@ -173,7 +173,7 @@ class LoginFlow:
                budget: Budget) -> Decision:
         subject = self.subjects.of(caller, user)
         self.admission.submits.admit(caller, "submission")
-        prepared = self.admission.decode(boxes, budget)
+        prepared = self.admission.decode(boxes, budget, one_domain=True)
         claim = self.challenges.claim(subject, challenge_id, len(prepared), budget)
         if claim.status is ClaimStatus.WRONG_LENGTH:
             raise InvalidInput(f"{len(prepared)} boxes for a {claim.length}-digit challenge; "

@@ -11,13 +11,13 @@ import redis
 from hwotp import scoring
 from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
 from hwotp.config import ChallengeSettings
-from hwotp.models import ModelBundle
+from hwotp.models import SCAN, STROKES, ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2
-from local.handwriting import Writer
+from local.handwriting import StrokeWriter, Writer
 from local.redis_server import RedisServer
 from local.stack import Stack
-from training import data, split
+from training import data, split, strokes, unipen
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +31,14 @@ def test_digits() -> data.DigitSet:
     return data.load().of_writers(split.load_split()["test"])
 
 
-def _probe_verdicts(bundle: ModelBundle, writer: Writer, victim: Writer, length: int) -> dict[int, np.ndarray]:
-    embedder, config, cohort = bundle.verifier()
-    templates = scoring.make_templates(embedder(victim.images[victim.enrol_index][:, None]),
-                                       victim.digits[victim.enrol_index])
-    threshold = bundle.threshold("all_pass", length)
+def _probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str = SCAN) -> dict[int, np.ndarray]:
+    embedder, config, cohort = bundle.verifier("deployed", domain)
+    templates = scoring.make_templates(embedder(victim.fields(victim.enrol_index)), victim.digits[victim.enrol_index])
+    threshold = bundle.threshold("all_pass", length, domain=domain)
     scorer = scoring.Scorer(cohort, config)
     out = {}
     for digit, rows in writer.probes.items():
-        fields = writer.images[rows][:, None]
+        fields = writer.fields(rows)
         read = bundle.recognizer(fields).argmax(axis=1) == digit
         score = scorer(embedder(fields), np.full(len(rows), digit), templates[None])[:, 0]
         out[digit] = (read, score > threshold)
@@ -63,15 +62,38 @@ def writers(bundle, test_digits) -> tuple[Writer, Writer]:
     from local.demo import DEMO_WRITER, IMPOSTOR_WRITER
 
     genuine, impostor = _writer(test_digits, DEMO_WRITER), _writer(test_digits, IMPOSTOR_WRITER)
+    _deterministic(bundle, genuine, impostor, SCAN)
+    return genuine, impostor
+
+
+def _deterministic(bundle: ModelBundle, genuine, impostor, domain: str) -> None:
+    """Keep of each writer only probes whose decision is certain: a genuine login writes
+    probes the models accept, an impostor probes the writer check rejects against the victim."""
     length = ChallengeSettings().challenge_length
-    own = _probe_verdicts(bundle, genuine, genuine, length)
+    own = _probe_verdicts(bundle, genuine, genuine, length, domain)
     genuine.probes = {d: genuine.probes[d][read & ok] for d, (read, ok) in own.items()}
-    other = _probe_verdicts(bundle, impostor, genuine, length)
+    other = _probe_verdicts(bundle, impostor, genuine, length, domain)
     impostor.probes = {d: impostor.probes[d][read & ~ok] for d, (read, ok) in other.items()}
     for who, w in (("genuine", genuine), ("impostor", impostor)):
         empty = [d for d, rows in w.probes.items() if len(rows) == 0]
-        assert not empty, f"{who} writer has no usable probe of digits {empty}; choose other demo writers"
-    return genuine, impostor
+        assert not empty, f"{who} writer has no usable probe of digits {empty}; choose other writers"
+
+
+STROKE_WRITERS = ("apb/Bill_Cleveland", "apb/Rosemary_Maselli")  # test writers of models/unipen-split.json
+
+
+@pytest.fixture(scope="session")
+def stroke_writers(bundle) -> tuple[StrokeWriter, StrokeWriter]:
+    """(genuine, impostor): two held-out stroke-set writers, sent as strokes only; their probes
+    sorted as `writers` sorts them, in the strokes domain."""
+    path = unipen.STROKE_SET if unipen.STROKE_SET.exists() else None
+    samples = strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.ARCHIVE)
+    made = []
+    for name in STROKE_WRITERS:
+        mine = [s for s in samples if s.writer == name]
+        made.append(StrokeWriter([s.strokes for s in mine], np.array([s.digit for s in mine])))
+    _deterministic(bundle, made[0], made[1], STROKES)
+    return made[0], made[1]
 
 
 # Most tests log in far more often than a person could, reusing each held-out

@@ -37,3 +37,19 @@ def test_a_command_without_the_data_says_how_to_get_it_and_writes_nothing(tmp_pa
     assert "make data" in finished.stderr
     assert "Traceback" not in finished.stderr
     assert list(out.iterdir()) == []
+
+
+STROKE_COMMANDS = {
+    "convert UNIPEN": ["training.unipen", "--archive", "OUT/missing.tar.xz", "--out", "OUT/set.jsonl"],
+    "calibrate strokes": ["training.calibrate_strokes", "--strokes", "OUT/missing.jsonl", "--models", "OUT/models"],
+    "evaluate strokes": ["training.evaluate", "--strokes", "OUT/missing.jsonl", "--out", "OUT/eval"],
+}
+
+
+@pytest.mark.parametrize("name", STROKE_COMMANDS)
+def test_a_stroke_command_without_its_data_says_where_to_get_it_and_writes_nothing(tmp_path, name):
+    module, *args = STROKE_COMMANDS[name]
+    finished = run_module(module, *(a.replace("OUT", str(tmp_path)) for a in args))
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
+    assert "zenodo" in finished.stderr.lower() or "make data" in finished.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -136,11 +136,13 @@ def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
     assert len(entry) == 1024 * int(stored[b"samples"])
 
 
-def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everything(gateway, stack, writers):
+def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everything(gateway, stack, writers,
+                                                                                     stroke_writers):
     request = writers[0].enrolment("kim")
-    stroke = handwriting_pb2.Stroke(points=[handwriting_pb2.Point(x=1, y=2, t_ms=3, pressure=0.5),
-                                            handwriting_pb2.Point(x=4, y=5, t_ms=19, pressure=0.7)])
-    request.samples[0].handwriting.strokes.append(stroke)
+    # a client that sends both: the strokes are what the server renders, and they are kept
+    request.samples[0].handwriting.strokes.extend(stroke_writers[0].enrolment("x").samples[0].handwriting.strokes)
+    request.samples[0].digit = stroke_writers[0].enrolment("x").samples[0].digit
+    stroke = request.samples[0].handwriting.strokes[0]
     gateway.Enroll(request, timeout=30)
     client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
     user = subject_of(stack, "kim")
@@ -260,7 +262,7 @@ def _png_box() -> handwriting_pb2.Handwriting:
     (lambda g, u, w: g.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=u, length=3), timeout=5), "outside 4-10"),
     (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(user_id=u, boxes=w[0].write("1234", rng)), timeout=5), "challenge_id is missing"),
     (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=[_png_box()] * 6), timeout=5), "box 0"),
-    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=[handwriting_pb2.Handwriting()] * 6), timeout=5), "image is empty"),
+    (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=[handwriting_pb2.Handwriting()] * 6), timeout=5), "box 0: neither strokes nor an image"),
     (lambda g, u, w: g.SubmitChallenge(gateway_pb2.SubmitChallengeRequest(challenge_id="x", user_id=u, boxes=w[0].write("0123456789", rng) * 2), timeout=5), "20 boxes"),
     (lambda g, u, w: g.Enroll(gateway_pb2.EnrollRequest(user_id=u, samples=w[0].enrolment(u).samples[:20]), timeout=5), "too few of"),
     (lambda g, u, w: g.Enroll(gateway_pb2.EnrollRequest(user_id=u, samples=[handwriting_pb2.LabeledDigit(digit=12, handwriting=_png_box())]), timeout=5), "digit 12"),
@@ -562,3 +564,41 @@ def test_callers_without_a_registered_key_are_unauthenticated(stack, metadata):
         # probes need no key
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+# --- touchscreen ink: strokes only, no image ------------------------------------------------------
+
+def test_a_login_written_as_strokes_only(gateway, stroke_writers):
+    genuine, impostor = stroke_writers
+    request = genuine.enrolment("sam-strokes")
+    assert all(not s.handwriting.image and s.handwriting.strokes for s in request.samples)
+    gateway.Enroll(request, timeout=30)
+    challenge = begin(gateway, "sam-strokes")
+    answer = submit(gateway, "sam-strokes", challenge, genuine.write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.ACCEPT, gateway_pb2.ACCEPTED)
+    challenge = begin(gateway, "sam-strokes")
+    answer = submit(gateway, "sam-strokes", challenge, impostor.write(challenge.digits, rng))
+    assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.WRITER_MISMATCH)
+
+
+@pytest.mark.parametrize("spoil, rule", [
+    (lambda box: box.strokes[0].points.append(handwriting_pb2.Point(x=float("nan"), y=1, t_ms=1e5)),
+     "not a finite number"),
+    (lambda box: box.strokes[0].points.append(handwriting_pb2.Point(x=1, y=1, t_ms=0)), "t_ms must not decrease"),
+    (lambda box: [p.__setattr__("x", 5.0) or p.__setattr__("y", 5.0) for s in box.strokes for p in s.points],
+     "no ink"),
+    (lambda box: box.strokes.add(), "stroke"),
+])
+def test_malformed_strokes_are_refused_naming_the_box_and_the_rule(gateway, stroke_writers, spoil, rule):
+    user = "sam-" + rule.replace(" ", "-")
+    gateway.Enroll(stroke_writers[0].enrolment(user), timeout=30)
+    challenge = begin(gateway, user)
+    boxes = stroke_writers[0].write(challenge.digits, rng)
+    spoil(boxes[2])
+    with pytest.raises(grpc.RpcError) as error:
+        submit(gateway, user, challenge, boxes)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "box 2" in error.value.details() and rule in error.value.details()
+    # nothing was used up: the challenge still takes a good answer
+    assert submit(gateway, user, challenge, stroke_writers[0].write(challenge.digits, rng)).decision == \
+        gateway_pb2.ACCEPT

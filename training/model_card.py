@@ -28,6 +28,34 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _strokes_section(meta: dict) -> str:
+    """Touchscreen strokes (UNIPEN test writers rendered by hwotp.ink), when evaluated."""
+    figures = meta["figures"].get("deployed/test/strokes")
+    if not figures:
+        return ""
+    lengths = figures["verification"]["lengths"]
+    rows = "\n".join(f"| {n} | {_pct(d.get('eer'))} | {_pct(d.get('frr_at_far_1pct'))} | "
+                      f"{_pct(d.get('frr_at_far_0.1pct'))} | {d.get('genuine_attempts')} / {d.get('impostor_attempts')} |"
+                      for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
+    system = figures.get("system", {})
+    return f"""
+## Touchscreen strokes
+
+UNIPEN 1a test writers of `models/unipen-split.json`, rendered as the server
+renders strokes (`hwotp.ink`), scored in the verifier's strokes domain, with
+{figures['verification']['enrolled_per_digit']} enrolled sample per digit
+(`python -m training.evaluate --strokes build/unipen-1a.jsonl --writers test --enroll 1`).
+Digit recognition: **{_pct(figures['recognition']['accuracy'])}** on {figures['recognition']['digits']} digits.
+
+| digits | EER | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
+|---|---|---|---|---|
+{rows}
+
+The deployed decision at {system.get('length')} digits (all-pass, target FAR {_pct(system.get('target_far'))}):
+FRR {_pct(system.get('frr'))}, FAR {_pct(system.get('far'))}.
+"""
+
+
 def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
     deployed = meta["figures"].get("deployed/test", {})
     baseline = meta["figures"].get("baseline/test", {})
@@ -48,6 +76,7 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
         for policy, row in by_policy.items())
     recognition = deployed.get("recognition", {})
     per_series = recognition.get("per_series", {})
+    strokes = _strokes_section(meta)
     scoring = meta["verifier"]["scoring"]
     minutes = {name: log.get("minutes") for name, log in logs.items()}
     epochs = {name: " + ".join(str(len(h["epochs"])) for h in log["history"] if "epochs" in h)
@@ -115,15 +144,16 @@ test writers, at the default length {ChallengeSettings().challenge_length}:
 |---|---|---|---|
 {system_rows}
 
+{strokes}
 ## Limits
 
 - Random forgeries only: the impostors write their own natural digits. Skilled
   forgers who imitate a victim's digits were not measured (no such data for digits).
-- Offline images only: the pen trajectories a client may send with its
-  enrolment are kept (sealed), but nothing scores them yet.
-- Scanned NIST forms normalised to MNIST; touchscreen digits differ (stroke
-  width, tremor). `hwotp.preprocess` normalises both the same way, but the models
-  were not trained on touchscreen input.
+- The pen's path is not scored: strokes are rendered to an image and judged as one;
+  the trajectories a client sends with its enrolment are kept (sealed) for an
+  online verifier to come.
+- The verifier's embedding network was trained on scans only; on strokes it runs
+  with a cohort and calibration of their own (below the scans' accuracy).
 """
 
 

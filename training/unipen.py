@@ -108,7 +108,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args()
     if not args.archive.exists():
-        raise SystemExit(f"no UNIPEN archive at {args.archive}; `make data` says where to download it")
+        raise SystemExit(f"no UNIPEN archive at {args.archive}. UNIPEN train_r01_v07 is public on Zenodo "
+                         f"(https://doi.org/10.5281/zenodo.1195803, CC BY 4.0); pass its 1a digits as --archive "
+                         f"FILE (a tar.xz holding data/1a/ and include/), or put it at {ARCHIVE}")
     samples = read_archive(args.archive)
     write_stroke_set(samples, args.out)
     names = sorted({s.writer for s in samples})
