@@ -523,8 +523,8 @@ def test_redis_kill_during_logins_loses_nothing_and_accepts_nobody(stacks, write
         killed = time.monotonic()
         running.redis.kill()
         wait_until(lambda: len([e for e in events if e[0] > killed]) >= 3)  # logins tried while it is down
+        back = time.monotonic()  # from here Redis may be up again
         running.redis.start()  # same port, same AOF directory
-        back = time.monotonic()
         wait_until(lambda: any(e[0] > back and e[2] == "ACCEPT" for e in events))
     finally:
         stop.set()

@@ -26,6 +26,11 @@ def load_split_data(directory: str | None, limit: int | None = None) -> dict[str
     return parts
 
 
+def concat(*sets: data.DigitSet) -> data.DigitSet:
+    """Digit sets one after the other (writer keys of stroke sets never meet the scans')."""
+    return data.DigitSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in ("images", "digits", "series", "writers")))
+
+
 def tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images[:, None, :, :], dtype=np.float32))
 

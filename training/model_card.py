@@ -28,6 +28,11 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _note(entry: dict) -> str:
+    note = entry.get("validation", {}).get("note")
+    return f"Recognizer: {note}.\n\n" if note else ""
+
+
 def _strokes_section(meta: dict) -> str:
     """Touchscreen strokes (UNIPEN test writers rendered by hwotp.ink), when evaluated."""
     figures = meta["figures"].get("deployed/test/strokes")
@@ -109,7 +114,7 @@ only; the test writers are read only by `training.evaluate`.
 | epochs run (early stopping) | {epochs.get('recognizer', '—')} | {epochs.get('verifier', '—')} | {epochs.get('baseline-verifier', '—')} |
 | training time, 2 CPU cores | {minutes.get('recognizer', '—')} min | {minutes.get('verifier', '—')} min | {minutes.get('baseline-verifier', '—')} min |
 
-Input of all three: `(batch, 1, 28, 28)` float32 in [0, 1], the MNIST
+{_note(meta["recognizer"])}Input of all three: `(batch, 1, 28, 28)` float32 in [0, 1], the MNIST
 normalisation done by `hwotp.preprocess` (shared by training and serving).
 Machine: {_cpu()}.
 

@@ -25,10 +25,6 @@ from training import augment, common, data, nets, strokes
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "recognizer.onnx"
 
 
-def _concat(*sets: data.DigitSet) -> data.DigitSet:
-    return data.DigitSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in ("images", "digits", "series", "writers")))
-
-
 def train(train_set, val_set, epochs: int, patience: int, batch: int = 128, lr: float = 3e-3,
           init: dict | None = None) -> tuple[nets.Recognizer, list[dict]]:
     model = nets.Recognizer()
@@ -86,7 +82,7 @@ def main() -> None:
     train_set, val_set = parts["train"], parts["val"]
     if args.strokes:
         online, augmented = strokes.load_parts(args.strokes, augment=True)
-        train_set, val_set = _concat(train_set, augmented["train"]), _concat(val_set, online["val"])
+        train_set, val_set = common.concat(train_set, augmented["train"]), common.concat(val_set, online["val"])
         print(f"with strokes: {len(train_set)} training and {len(val_set)} validation digits", flush=True)
     start = torch.load(args.init) if args.init else None
     started = time.time()

@@ -9,6 +9,12 @@ Two methods:
 Early stopping on the one-digit EER of the validation writers.
 
 python -m training.train_verifier --method cosface [--epochs 30] [--onnx models/verifier.onnx]
+                                  [--strokes FILE] [--init PT] [--lr 2e-3]
+
+--strokes adds a stroke set's training writers (rendered by hwotp.ink with
+several pens and point densities) as writer classes of their own, and early
+stopping then looks at the mean of both domains' validation EER (strokes with
+one enrolled sample per digit); --init starts from trained weights.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hwotp import scoring
-from training import augment, common, data, nets, protocol
+from training import augment, common, data, nets, protocol, strokes
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "verifier.onnx"
 VALIDATION_ENROL = 3
@@ -36,8 +42,20 @@ def _distort(x: torch.Tensor) -> torch.Tensor:
 
 
 def validation_eer(model, val_set, method: str) -> float:
+    """The one-digit EER of each domain in the set (scans, strokes), averaged."""
+    eers = []
+    domains = {"strokes": val_set.series == strokes.ONLINE_SERIES}
+    domains["scans"] = ~domains["strokes"]
+    for name, mask in domains.items():
+        if mask.any():
+            part = val_set.subset(mask)
+            eers.append(_eer(model, part, method, 1 if name == "strokes" else VALIDATION_ENROL))
+    return float(np.mean(eers))
+
+
+def _eer(model, val_set, method: str, enrol: int) -> float:
     embeddings = common.predict(model, val_set.images)
-    enrolment = protocol.enrol(val_set.digits, val_set.writers, VALIDATION_ENROL)
+    enrolment = protocol.enrol(val_set.digits, val_set.writers, enrol)
     config = scoring.ScoringConfig(metric="euclidean" if method == "contrastive" else "cosine")
     scores = protocol.score_matrix(embeddings, enrolment, None, config)
     genuine_mask = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
@@ -108,8 +126,11 @@ class ContrastiveObjective(torch.nn.Module):
 OBJECTIVES = {"cosface": CosFaceObjective, "contrastive": ContrastiveObjective}
 
 
-def train(train_set, val_set, method: str, epochs: int, patience: int, batch: int = 128, lr: float = 2e-3):
+def train(train_set, val_set, method: str, epochs: int, patience: int, batch: int = 128, lr: float = 2e-3,
+          init: dict | None = None):
     model = nets.Embedder()
+    if init is not None:
+        model.load_state_dict(init)
     objective = OBJECTIVES[method](train_set, 128)
     parameters = list(model.parameters()) + list(objective.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=5e-4)
@@ -151,12 +172,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N digits (smoke runs)")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
+    parser.add_argument("--strokes", type=Path, default=None, help="a stroke set (training.strokes) to train on too")
+    parser.add_argument("--init", type=Path, default=None, help="torch weights of an embedder to start from")
+    parser.add_argument("--lr", type=float, default=2e-3)
     args = parser.parse_args()
     data.exit_if_missing(args.data)
     common.seed_everything(args.seed)
     parts = common.load_split_data(args.data, args.limit)
+    train_set, val_set = parts["train"], parts["val"]
+    if args.strokes:
+        online, augmented = strokes.load_parts(args.strokes, augment=True)
+        train_set, val_set = common.concat(train_set, augmented["train"]), common.concat(val_set, online["val"])
+        print(f"with strokes: {len(train_set)} training and {len(val_set)} validation digits", flush=True)
     started = time.time()
-    model, history = train(parts["train"], parts["val"], args.method, args.epochs, args.patience)
+    init = torch.load(args.init) if args.init else None
+    model, history = train(train_set, val_set, args.method, args.epochs, args.patience, lr=args.lr, init=init)
     minutes = (time.time() - started) / 60
     print(f"trained in {minutes:.1f} min; best validation one-digit EER {min(h['val_eer_1'] for h in history):.4f}")
     common.save(model, args.onnx, "embedding", history, minutes)
