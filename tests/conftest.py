@@ -87,7 +87,7 @@ def stroke_writers(bundle) -> tuple[StrokeWriter, StrokeWriter]:
     """(genuine, impostor): two held-out stroke-set writers, sent as strokes only; their probes
     sorted as `writers` sorts them, in the strokes domain."""
     path = unipen.STROKE_SET if unipen.STROKE_SET.exists() else None
-    samples = strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.ARCHIVE)
+    samples = strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.default_archive())
     made = []
     for name in STROKE_WRITERS:
         mine = [s for s in samples if s.writer == name]

@@ -5,7 +5,7 @@ python -m training.unipen [--archive FILE] [--out FILE] [--write-split]
 --write-split draws a new writer-disjoint split (models/unipen-split.json,
 stratified by lab); without it the committed split stays.
 
-Reads the archive as it is (../shared/data/unipen-1a.tar.xz, or the one named)
+Reads the archive as it is (../shared/data/unipen-1a.tar.xz, $HWOTP_UNIPEN, or the one named)
 without unpacking it. Each `.SEGMENT CHARACTER` line of data/1a/**.dat names
 `.PEN_DOWN` blocks of the data files it includes, counted from 0 (a block of
 the single point "0 0" is a placeholder: it counts, and draws nothing); each
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -31,7 +32,14 @@ from training import data
 from training import strokes
 from training.strokes import StrokeSample, write_stroke_set
 
-ARCHIVE = data.REPO_ROOT.parent / "shared" / "data" / "unipen-1a.tar.xz"
+def default_archive() -> Path:
+    """$HWOTP_UNIPEN, else beside the digit data directory ($HWOTP_DATA_DIR's parent, or ../shared/data)."""
+    if os.environ.get("HWOTP_UNIPEN"):
+        return Path(os.environ["HWOTP_UNIPEN"])
+    scans = os.environ.get("HWOTP_DATA_DIR")
+    return (Path(scans).parent if scans else data.SHARED_DATA_DIR.parent) / "unipen-1a.tar.xz"
+
+
 STROKE_SET = data.REPO_ROOT / "build" / "unipen-1a.jsonl"  # what `make data` and training read
 _SEGMENT = re.compile(r'^\.SEGMENT\s+CHARACTER\s+(\S+)\s+\S+\s+"(\d)"')
 
@@ -102,15 +110,16 @@ def read_archive(archive: Path) -> list[StrokeSample]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", type=Path, default=ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=None, help="default: $HWOTP_UNIPEN, else beside the digit data")
     parser.add_argument("--out", type=Path, default=STROKE_SET)
     parser.add_argument("--write-split", action="store_true")
     parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args()
+    args.archive = args.archive or default_archive()
     if not args.archive.exists():
         raise SystemExit(f"no UNIPEN archive at {args.archive}. UNIPEN train_r01_v07 is public on Zenodo "
                          f"(https://doi.org/10.5281/zenodo.1195803, CC BY 4.0); pass its 1a digits as --archive "
-                         f"FILE (a tar.xz holding data/1a/ and include/), or put it at {ARCHIVE}")
+                         f"FILE (a tar.xz holding data/1a/ and include/), or set HWOTP_UNIPEN")
     samples = read_archive(args.archive)
     write_stroke_set(samples, args.out)
     names = sorted({s.writer for s in samples})
