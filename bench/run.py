@@ -212,8 +212,8 @@ rise only as far as this CPU per login falls.
 
 One bare RPC (a health check through the service bootstrap) costs
 {result['bare_rpc_cpu_ms']} ms of CPU, client and server together; a login makes up to
-eight: BeginChallenge (GetEnrollment, Create) and SubmitChallenge (Claim,
-Recognize, Verify and, when accepted, RecordSuccess).
+nine: BeginChallenge (GetEnrollment, Create) and SubmitChallenge (Claim,
+Recognize, Verify and, when accepted, RecordSuccess and RememberAccepted).
 
 {notes}""")
 

@@ -22,7 +22,7 @@ def main() -> None:
     keys = None if settings.auth == "off" else ApiKeys(settings.api_keys)
     subjects = Subjects(parse_key(settings.subject_key))
     admission = Admission(settings.caller_submits_per_min, settings.caller_enrols_per_min,
-                          settings.decode_concurrency or len(settings.cpu_set or os.sched_getaffinity(0)))
+                          settings.decode_concurrency or 4 * len(settings.cpu_set or os.sched_getaffinity(0)))
     interceptors = [ApiKeyInterceptor(keys, metrics)] if keys else []
     downstream = Channels(settings)
     name = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name

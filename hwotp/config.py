@@ -102,7 +102,7 @@ class GatewaySettings(ServiceSettings, SubjectSettings):
     admin_callers: str = _setting("HWOTP_ADMIN_CALLERS", "", "Comma-separated caller names (of HWOTP_API_KEYS) allowed to call ResetLockout.")
     caller_submits_per_min: int = _setting("HWOTP_CALLER_SUBMITS_PER_MIN", 6000, "SubmitChallenge calls per relying party per sliding minute, per gateway replica (bounds the decoding a caller can buy).")
     caller_enrols_per_min: int = _setting("HWOTP_CALLER_ENROLS_PER_MIN", 600, "Enroll calls per relying party per sliding minute, per gateway replica.")
-    decode_concurrency: int = _setting("HWOTP_DECODE_CONCURRENCY", 0, "Requests whose images the gateway decodes at once (0: one per CPU it may use); others wait their turn within their budget.")
+    decode_concurrency: int = _setting("HWOTP_DECODE_CONCURRENCY", 0, "Requests whose images the gateway decodes at once (0: four per CPU it may use, which bounds memory without queueing a burst); others wait their turn within their budget.")
     enrol_min_per_digit: int = _setting("HWOTP_ENROL_MIN_PER_DIGIT", 3, "Enrolment samples required of every digit 0-9.")
     enrol_refuse_confidence: float = _setting("HWOTP_ENROL_REFUSE_CONFIDENCE", 0.8, "An enrolment sample the recognizer reads as another digit with at least this confidence is refused (the recognizer, trained with label smoothing, rarely exceeds 0.96).")
     enrol_max_per_digit: int = _setting("HWOTP_ENROL_MAX_PER_DIGIT", 10, "Enrolment samples accepted at most per digit.")
