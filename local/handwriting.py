@@ -42,14 +42,14 @@ class Writer:
 
 def box_strokes(strokes: list[np.ndarray], box: float = 280.0, step_ms: float = 10.0) -> list[handwriting_pb2.Stroke]:
     """Pen strokes (any unit, y down) as a touchscreen client sends them: fitted into a box of
-    `box` pixels with a margin, keeping their shape, a point every `step_ms`."""
+    `box` pixels with a margin, keeping their shape, on whole pixels, a point every `step_ms`."""
     every = np.concatenate([s[:, :2] for s in strokes])
     low, span = every.min(axis=0), max(float(np.ptp(every, axis=0).max()), 1e-6)
     scale, t = 0.8 * box / span, 0.0
     out = []
     for stroke in strokes:
         points = []
-        for x, y in (stroke[:, :2] - low) * scale + 0.1 * box:
+        for x, y in np.round((stroke[:, :2] - low) * scale + 0.1 * box):
             points.append(handwriting_pb2.Point(x=float(x), y=float(y), t_ms=t))
             t += step_ms
         out.append(handwriting_pb2.Stroke(points=points))

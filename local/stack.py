@@ -249,16 +249,24 @@ def main() -> None:
         _up(detach=True)
         return
     from local import demo
+    from local.relying_party.server import Demo
     from training import data
 
     # The services need no data, only the demo's writers do: without them, serve anyway.
     no_demo = data.why_missing()
     stack = _up(detach=False)
+    web = None
     try:
         if no_demo:
             print(f"no demo: {no_demo}", flush=True)
         else:
             demo.run(stack.gateway, stack.api_key)
+        try:
+            web = Demo(stack.gateway, stack.api_key, database=str(RUN_DIR / "demo.sqlite")).start()
+            print(f"demo relying party: {web.url} (sign up, enrol, log in; HWOTP_DEMO_HOST/PORT move it)",
+                  flush=True)
+        except RuntimeError as exc:
+            print(f"no web demo: {exc}", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         while all(s.process.poll() is None for s in stack.services.values()):
             time.sleep(0.5)
@@ -266,6 +274,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
+        if web:
+            web.stop()
         stack.stop()
         STATE_FILE.unlink(missing_ok=True)
 

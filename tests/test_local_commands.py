@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.integration  # starts processes
 def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
     """A run directory of its own and every port free, so that the stack cannot meet one of `make up`."""
     free_ports = {f"HWOTP_{name.upper()}_{port}": "0" for name, _ in SERVICES for port in ("PORT", "METRICS_PORT")}
-    return {**os.environ, "HWOTP_RUN_DIR": str(tmp_path / "run"), "HWOTP_CPUS": "", **free_ports, **env}
+    return {**os.environ, "HWOTP_RUN_DIR": str(tmp_path / "run"), "HWOTP_CPUS": "", "HWOTP_DEMO_PORT": "0",
+            **free_ports, **env}
 
 
 def _stack_command(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -65,9 +67,12 @@ def test_make_run_shows_an_accepted_and_a_rejected_login_then_stops_on_ctrl_c(tm
     process, out = _make_run(tmp_path)
     try:
         text = _wait_serving(process, out)
+        web = re.search(r"demo relying party: (http://127\.0\.0\.1:\d+)", text)
+        home = urllib.request.urlopen(web.group(1) + "/", timeout=10).read().decode() if web else ""
     finally:
         code = _ctrl_c(process)
     assert re.search(r"enrolled demo-user-[0-9a-f]{6}: \d+ samples", text)
+    assert "Sign up" in home  # the web demo serves beside the stack
     assert re.search(r"genuine user: challenge \d{6,10} -> ACCEPT", text)  # a decoy step-up may lengthen it
     assert re.search(r"impostor \(right digits, another hand\): challenge \d{6,10} -> REJECT \(WRITER_MISMATCH\)", text)
     assert code == 0
