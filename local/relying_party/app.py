@@ -109,14 +109,22 @@ class RelyingParty:
     def home(self, request: Request):
         return HTMLResponse(pages.home(request.session.get("user"), self._csrf(request)))
 
-    async def signup(self, request: Request):
+    async def _credentials(self, request: Request, page):
+        """(name, password) of a posted form with a valid CSRF token, or the response to send:
+        the form page itself for a GET, a refusal for a tampered POST."""
         csrf = self._csrf(request)
         if request.method == "GET":
-            return HTMLResponse(pages.signup(csrf))
+            return HTMLResponse(page(csrf))
         form = await self._form(request)
         if form is None:
-            return HTMLResponse(pages.signup(csrf, "The form expired or was tampered with: try again."), 403)
-        name, password = str(form.get("username", "")), str(form.get("password", ""))
+            return HTMLResponse(page(csrf, "The form expired or was tampered with: try again."), 403)
+        return str(form.get("username", "")), str(form.get("password", ""))
+
+    async def signup(self, request: Request):
+        found = await self._credentials(request, pages.signup)
+        if isinstance(found, HTMLResponse):
+            return found
+        (name, password), csrf = found, self._csrf(request)
         if not _NAME.fullmatch(name) or len(password) < 8:
             return HTMLResponse(pages.signup(csrf, "A name of 3-64 letters, digits or ._@- and a password of 8 "
                                                   "or more characters, please."), 400)
@@ -147,20 +155,16 @@ class RelyingParty:
             self.hwotp.Enroll(gateway_pb2.EnrollRequest(user_id=name, samples=samples), timeout=30)
         except grpc.RpcError as error:
             return JSONResponse({"message": _explain(error)}, 400)
-        self.users.set_enrolled(name)
         request.session.pop("enrolling", None)
         return JSONResponse({"message": "Enrolled. You can log in now.", "next": "/login"})
 
     async def login(self, request: Request):
-        csrf = self._csrf(request)
-        if request.method == "GET":
-            return HTMLResponse(pages.login(csrf))
-        form = await self._form(request)
-        if form is None:
-            return HTMLResponse(pages.login(csrf, "The form expired or was tampered with: try again."), 403)
-        name, password = str(form.get("username", "")), str(form.get("password", ""))
+        found = await self._credentials(request, pages.login)
+        if isinstance(found, HTMLResponse):
+            return found
+        name, password = found
         if not self.users.check(name, password):
-            return HTMLResponse(pages.login(csrf, "Wrong name or password."), 401)
+            return HTMLResponse(pages.login(self._csrf(request), "Wrong name or password."), 401)
         request.session.clear()
         request.session["pending"] = name
         return RedirectResponse("/challenge", 303)

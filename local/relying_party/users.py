@@ -17,8 +17,7 @@ class Users:
         self.db = sqlite3.connect(str(path), check_same_thread=False)
         self.lock = threading.Lock()
         with self.lock:
-            self.db.execute("CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, hash TEXT NOT NULL, "
-                            "enrolled INTEGER NOT NULL DEFAULT 0)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, hash TEXT NOT NULL)")
             self.db.commit()
 
     def add(self, name: str, password: str) -> bool:
@@ -41,13 +40,3 @@ class Users:
             return _hasher.verify(row[0], password)
         except VerificationError:
             return False
-
-    def set_enrolled(self, name: str) -> None:
-        with self.lock:
-            self.db.execute("UPDATE users SET enrolled = 1 WHERE name = ?", (name,))
-            self.db.commit()
-
-    def enrolled(self, name: str) -> bool:
-        with self.lock:
-            row = self.db.execute("SELECT enrolled FROM users WHERE name = ?", (name,)).fetchone()
-        return bool(row and row[0])
