@@ -81,8 +81,11 @@ train: $(VENV)/.full $(STUBS) $(STROKE_SET)
 	$(PY) -m training.train_verifier --method cosface --epochs 24 --patience 5
 	$(PY) -m training.train_verifier --method contrastive --epochs 8 --patience 3 \
 	    --onnx models/baseline-verifier.onnx
+	$(PY) -m training.quantize
 	$(PY) -m training.calibrate
 	$(PY) -m training.calibrate_strokes --strokes $(STROKE_SET)
+	$(PY) -m training.train_online --strokes $(STROKE_SET)
+	$(PY) -m training.calibrate_online --strokes $(STROKE_SET)
 	$(MAKE) evaluate
 	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record
 	$(PY) -m training.model_card
@@ -90,8 +93,9 @@ train: $(VENV)/.full $(STUBS) $(STROKE_SET)
 evaluate: $(VENV)/.runtime $(STROKE_SET)
 	$(PY) -m training.evaluate --writers test --out $(EVAL_OUT)/test --record
 	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 1 --out $(EVAL_OUT)/test-strokes --record
+	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 3 --lengths 1,4,6 --out $(EVAL_OUT)/test-strokes-enrol3 --record
 
-bench: $(STUBS)
+bench: $(STUBS) $(STROKE_SET)
 	$(PY) -m bench.run
 
 # A bounded 60-second load against a stack of its own (loopback, load-test limits).

@@ -1,6 +1,6 @@
 """Load generator: virtual users logging in through the gateway with real handwriting.
 
-python -m bench.loadgen --target 127.0.0.1:50051 [--users 8] [--impostors 0.2]
+python -m bench.loadgen --target 127.0.0.1:50051 [--users 8] [--impostors 0.2] [--ink scans|strokes]
                         (--concurrency 8 | --rate 20) (--duration 60 | --count 500) [--out build/loadtest]
 
 Each virtual user enrols once with a held-out test writer's digits, then loops
@@ -31,10 +31,11 @@ import numpy as np
 
 from hwotp.canvas import png_of
 from hwotp.client import METADATA_KEY
+from hwotp.models import ModelBundle
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
-from local.handwriting import Writer, enrolment_request
+from local.handwriting import StrokeWriter, Writer, enrolment_request
 from local.stack import STATE_FILE, Stack, local_api_key
-from training import data, split
+from training import data, split, strokes, unipen
 
 RPCS = ("BeginChallenge", "SubmitChallenge")
 # A load test logs the same users in far faster than people can, reusing each
@@ -57,14 +58,45 @@ def require_loopback(target: str) -> None:
 
 
 class Handwriting:
-    """PNG boxes of held-out writers, encoded once so the generator spends its CPU on calls."""
+    """Boxes of held-out writers, made once so the generator spends its CPU on calls: PNG images
+    of MNIST test writers ("scans"), or UNIPEN test writers' pen strokes ("strokes", as a
+    touchscreen sends them; the gateway renders them and the online verifier reads their path)."""
 
-    def __init__(self, writers: int, seed: int = 0):
+    def __init__(self, writers: int, seed: int = 0, ink: str = "scans"):
+        self.writers = []
+        if ink == "strokes":
+            self._strokes(writers, seed)
+        else:
+            self._scans(writers, seed)
+        if len(self.writers) < 2:
+            raise SystemExit("need at least two test writers")
+
+    def _strokes(self, writers: int, seed: int) -> None:
+        if not unipen.STROKE_SET.exists():
+            raise SystemExit(f"no stroke set at {unipen.STROKE_SET}: `make data` writes it from the UNIPEN archive")
+        samples = strokes.samples_of(strokes.read_stroke_set(unipen.STROKE_SET), "test")
+        recognizer = ModelBundle.load().recognizer
+        names = sorted({s.writer for s in samples})
+        random.Random(seed).shuffle(names)
+        for name in names:
+            mine = [s for s in samples if s.writer == name]
+            digits = np.array([s.digit for s in mine])
+            if np.bincount(digits, minlength=10).min() < 4:  # 3 to enrol and at least one probe of every digit
+                continue
+            writer = StrokeWriter([s.strokes for s in mine], digits)
+            enrolled = writer.enrol_index
+            if not (recognizer(writer.fields(enrolled)).argmax(axis=1) == digits[enrolled]).all():
+                continue  # the gateway refuses an enrolment with a misread sample
+            probes = {d: [writer.box(i) for i in rows] for d, rows in writer.probes.items()}
+            self.writers.append((writer.enrolment(""), probes))
+            if len(self.writers) == writers:
+                break
+
+    def _scans(self, writers: int, seed: int) -> None:
         digits = data.load().of_writers(split.load_split()["test"])
         keys = sorted(set(digits.writers.tolist()))
         rng = random.Random(seed)
         rng.shuffle(keys)
-        self.writers = []
         for key in keys:
             mine = digits.writers == key
             counts = np.bincount(digits.digits[mine], minlength=10)
@@ -77,8 +109,6 @@ class Handwriting:
             self.writers.append((enrolment, probes))
             if len(self.writers) == writers:
                 break
-        if len(self.writers) < 2:
-            raise SystemExit("need at least two test writers")
 
     def enrolment(self, index: int, user_id: str) -> gateway_pb2.EnrollRequest:
         request = gateway_pb2.EnrollRequest()
@@ -290,6 +320,8 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--concurrency", type=int, default=None)
     mode.add_argument("--rate", type=float, default=None, help="logins per second (open loop)")
+    parser.add_argument("--ink", choices=("scans", "strokes"), default="scans",
+                        help="PNG images of scanned digits, or touchscreen strokes")
     parser.add_argument("--duration", type=float, default=None, help="seconds")
     parser.add_argument("--count", type=int, default=None, help="logins")
     parser.add_argument("--out", type=Path, default=Path("build/loadtest"))
@@ -304,7 +336,7 @@ def main() -> None:
         parser.error(f"no API key for {args.target}: pass --api-key, set HWOTP_API_KEY, start a stack with "
                      f"`make up` (it writes {STATE_FILE}), or let --start-stack start one")
     data.exit_if_missing()
-    handwriting = Handwriting(max(2, args.users))
+    handwriting = Handwriting(max(2, args.users), ink=args.ink)
     if args.start_stack:
         with tempfile.TemporaryDirectory() as workdir:
             stack = Stack(Path(workdir), env=LOAD_TEST_ENV).start()

@@ -1,16 +1,19 @@
 """make bench: model-only bound versus end-to-end throughput, on this machine, in one run.
 
-python -m bench.run [--seconds 20] [--out bench/result.json]
+python -m bench.run [--ink strokes|scans] [--seconds 20] [--out bench/result.json]
 
 1. model only: recognizer + verifier ONNX inference for the digits of one
    authentication (a batch of `length` digits per model, as the services run
-   them), in-process, one worker thread per core: authentications/s of pure
-   model compute;
+   them; for strokes the online verifier's too), in-process, one worker thread
+   per core: authentications/s of pure model compute;
 2. end to end: redis-server and the four services on loopback, virtual users
-   logging in (BeginChallenge + SubmitChallenge) at fixed concurrencies; the
+   logging in (BeginChallenge + SubmitChallenge) at fixed concurrencies, writing
+   as touchscreens do (strokes, the default) or sending scanned images; the
    best is the maximum throughput;
 3. open-loop arrivals at half that rate: p50 / p99 latency of a login;
-4. the CPU of one bare RPC, the floor every hop pays.
+4. the CPU of one bare RPC, the floor every hop pays, and the CPU a login costs
+   outside model inference (all processes' CPU per login minus the model-only
+   cost per authentication).
 Writes bench/result.json and BENCHMARKS.md.
 """
 
@@ -33,6 +36,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.loadgen import LOAD_TEST_ENV, RPCS, Handwriting, LoadGenerator
 from hwotp.config import ChallengeSettings
 from hwotp.models import ModelBundle
+from hwotp.trajectory import CHANNELS, POINTS
 from local.stack import Stack
 from training import data
 
@@ -41,19 +45,23 @@ CONCURRENCIES = (4, 8, 16)
 HALF_LOAD_RUNS = 3  # the open-loop run at half load lasts this many sweep runs
 
 
-def model_only(length: int, seconds: float, workers: int) -> float:
+def model_only(length: int, seconds: float, workers: int, online: bool) -> float:
     bundle = ModelBundle.load()
     embedder, _, _ = bundle.verifier()
-    batch = np.random.default_rng(0).random((length, 1, 28, 28), dtype=np.float32)
-    recognizer = bundle.recognizer
-    recognizer(batch), embedder(batch)  # warm up
+    rng = np.random.default_rng(0)
+    batch = rng.random((length, 1, 28, 28), dtype=np.float32)
+    models = [(bundle.recognizer, batch), (embedder, batch)]
+    if online:
+        models.append((bundle.online_verifier, rng.random((length, CHANNELS, POINTS), dtype=np.float32)))
+    for model, inputs in models:  # warm up
+        model(inputs)
     done = [0] * workers
     stop = time.monotonic() + seconds
 
     def work(slot: int) -> None:
         while time.monotonic() < stop:
-            recognizer(batch)
-            embedder(batch)
+            for model, inputs in models:
+                model(inputs)
             done[slot] += 1
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
@@ -103,13 +111,15 @@ def _p50_p99(latency: dict) -> dict:
     return {q: round(latency[q], 2) for q in ("p50_ms", "p99_ms")}
 
 
-def run(seconds: float, users: int) -> dict:
+def run(seconds: float, users: int, ink: str) -> dict:
     cores = os.cpu_count() or 1
     length = ChallengeSettings().challenge_length
-    print(f"model only: {length} digits per authentication, {cores} worker threads, {seconds:.0f} s", flush=True)
-    bound = model_only(length, seconds, cores)
+    online = ink == "strokes" and ModelBundle.load().has_online
+    print(f"model only: {length} digits per authentication{' (with the online verifier)' if online else ''}, "
+          f"{cores} worker threads, {seconds:.0f} s", flush=True)
+    bound = model_only(length, seconds, cores, online)
     print(f"  {bound:.1f} authentications/s", flush=True)
-    handwriting = Handwriting(users)
+    handwriting = Handwriting(users, ink=ink)
     with tempfile.TemporaryDirectory() as workdir:
         stack = Stack(Path(workdir), env=LOAD_TEST_ENV).start()
         try:
@@ -137,8 +147,11 @@ def run(seconds: float, users: int) -> dict:
             print(f"one bare RPC (client + server): {hop:.2f} ms CPU", flush=True)
         finally:
             stack.stop()
+    login_cpu_ms = sum(cpu_split[best].values())
     return {
         "machine": {"cores": cores, "cpu": cpu_model(), "python": platform.python_version()},
+        "ink": ink,
+        "online_verifier": online,
         "challenge_length": length,
         "model_only_auth_per_s": round(bound, 2),
         "e2e_auth_per_s": round(e2e, 2),
@@ -156,6 +169,8 @@ def run(seconds: float, users: int) -> dict:
         "sweep": {str(c): {"auth_per_s": round(r["auth_per_s"], 2), "p99_ms": round(r["latency"]["login"]["p99_ms"], 2)}
                   for c, r in sweeps.items()},
         "cpu_ms_per_login_at_max": cpu_split[best],
+        # what a login costs besides model inference: serialisation, decoding, Redis, scheduling
+        "cpu_ms_per_login_outside_models": round(login_cpu_ms - 1000 * cores / bound, 2),
         "bare_rpc_cpu_ms": round(hop, 3),
         "service_cpus": stack.describe()["cpus"],
         "seconds_per_run": seconds,
@@ -184,8 +199,9 @@ services and the load generator — runs on this one machine, sharing its cores;
 
 | figure | value |
 |---|---|
-| model only: recognizer + verifier inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
-| end to end: BeginChallenge + SubmitChallenge through the gateway, best concurrency ({result['e2e_best_concurrency']}) | {result['e2e_auth_per_s']} auth/s |
+| model only: recognizer + verifier{' + online verifier' if result['online_verifier'] else ''} inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
+| end to end: BeginChallenge + SubmitChallenge through the gateway, boxes written as {result['ink']}, best concurrency ({result['e2e_best_concurrency']}) | {result['e2e_auth_per_s']} auth/s |
+| CPU a login costs outside model inference (all processes' CPU per login at the maximum minus the model-only CPU per authentication) | {result['cpu_ms_per_login_outside_models']} ms |
 | ratio end to end / model only | {result['ratio']} |
 | login latency at half the maximum rate (open loop, {HALF_LOAD_RUNS * result['seconds_per_run']:.0f} s, the same arrival times every run; from each login's scheduled arrival), p50 / p99 | {result['p50_ms_at_half']} / {result['p99_ms_at_half']} ms |
 | the same run per call, p50 / p99 (a login is both calls back to back; in use a person writes the digits between them) | {per_call} |
@@ -220,17 +236,20 @@ Recognize, Verify and, when accepted, RecordSuccess and RememberAccepted).
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ink", choices=("strokes", "scans"), default="strokes",
+                        help="how the virtual users write: touchscreen strokes (default) or scanned images")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "result.json")
     parser.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args()
     data.exit_if_missing()  # before the model-only run, not after it
-    result = run(args.seconds, args.users)
+    result = run(args.seconds, args.users, args.ink)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     write_markdown(result, "make bench", args.markdown)
     print(json.dumps({k: result[k] for k in ("model_only_auth_per_s", "e2e_auth_per_s", "ratio",
-                                             "p50_ms_at_half", "p99_ms_at_half", "errors")}, indent=1))
+                                             "cpu_ms_per_login_outside_models", "p50_ms_at_half", "p99_ms_at_half",
+                                             "errors")}, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from gateway.budget import Budget
 from gateway.ports import Prepared, Written
 from hwotp.errors import DeadlineExceeded, InvalidInput, ResourceExhausted
 from hwotp.ink import prepare_strokes
+from hwotp.trajectory import CHANNELS, POINTS, path_features
 from hwotp.outcomes import SCAN, STROKES
 from hwotp.preprocess import FINGERPRINT_BYTES, InvalidImage, prepare_box
 
@@ -60,12 +61,16 @@ class Admission:
         try:
             fields = np.empty((len(boxes), 1, 28, 28), dtype=np.float32)
             prints = np.empty((len(boxes), FINGERPRINT_BYTES), dtype=np.int8)
+            # the online model judges paths only when every box has one
+            paths = np.empty((len(boxes), CHANNELS, POINTS), dtype=np.float32) if written_as == {True} else None
             for index, box in enumerate(boxes):
                 try:
                     fields[index, 0], prints[index] = \
                         prepare_strokes(box.strokes) if box.strokes else prepare_box(box.image)
                 except InvalidImage as exc:
                     raise InvalidImage(f"box {index}: {exc}") from exc
-            return Prepared(fields, prints, STROKES if True in written_as else SCAN)
+                if paths is not None:
+                    paths[index] = path_features(box.strokes)
+            return Prepared(fields, prints, STROKES if True in written_as else SCAN, paths)
         finally:
             self.decoders.release()

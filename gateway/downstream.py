@@ -156,7 +156,8 @@ class GrpcVerifier(_Client):
     def enrol(self, subject: str, prepared: Prepared, digits: list[int], originals: list[bytes],
               trajectories: list[bytes], display_samples: list[int], replace: bool, budget: Budget) -> Enrolled:
         done = self._call(self.stub.Enroll, verifier_pb2.EnrollRequest(
-            subject=subject, boxes=boxes.from_batch(prepared.fields, prepared.fingerprints), digits=digits,
+            subject=subject, digits=digits,
+            boxes=boxes.from_batch(prepared.fields, prepared.fingerprints, prepared.paths),
             originals=originals, trajectories=trajectories, display_samples=display_samples, replace=replace),
             budget)
         return Enrolled(done.model_version, done.samples)
@@ -166,14 +167,15 @@ class GrpcVerifier(_Client):
         return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates)
 
     def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget) -> Callable[[], Verdict]:
-        request = verifier_pb2.VerifyRequest(subject=subject, digits=displayed, domain=_DOMAIN[prepared.domain],
-                                             boxes=boxes.from_batch(prepared.fields, prepared.fingerprints))
+        request = verifier_pb2.VerifyRequest(
+            subject=subject, digits=displayed, domain=_DOMAIN[prepared.domain],
+            boxes=boxes.from_batch(prepared.fields, prepared.fingerprints, prepared.paths))
         answer = self._later(self.beside, self.stub.Verify, request, budget)
 
         def verdict() -> Verdict:
             found = answer()
             return Verdict(found.writer_ok, "".join(map(str, found.expected_digits)), list(found.replayed),
-                           found.near_miss, list(found.scores), list(found.passed), found.policy)
+                           found.near_miss, list(found.scores), list(found.passed), found.policy, found.modalities)
 
         return verdict
 

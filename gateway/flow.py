@@ -208,7 +208,8 @@ class LoginFlow:
             "digit_correct": [r.digit == int(d) for r, d in zip(readings, written)],
             "recognition_confidence": [round(r.confidence, 4) for r in readings],
             "writer_scores": [round(s, 4) for s in verdict.scores],
-            "writer_passed": verdict.passed, "policy": verdict.policy, "replayed": verdict.replayed,
+            "writer_passed": verdict.passed, "policy": verdict.policy, "modalities": verdict.modalities,
+            "replayed": verdict.replayed,
         }
         if reason is not Reason.ACCEPTED:
             self._note_failure(caller, user, claim)

@@ -26,11 +26,13 @@ class Written:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Boxes decoded once: (n, 1, 28, 28) model inputs and (n, 1024) replay fingerprints."""
+    """Boxes decoded once: (n, 1, 28, 28) model inputs, (n, 1024) replay fingerprints and,
+    when every box came as strokes, their (n, 7, 64) pen paths (hwotp.trajectory)."""
 
     fields: np.ndarray
     fingerprints: np.ndarray
     domain: str = "scan"  # hwotp.models.SCAN or STROKES: how every box came
+    paths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -65,6 +67,7 @@ class Verdict:
     scores: list[float] = field(default_factory=list)
     passed: list[bool] = field(default_factory=list)
     policy: str = ""
+    modalities: str = ""  # what judged the writer (audit only)
 
 
 class Challenges(Protocol):

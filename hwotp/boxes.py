@@ -7,8 +7,11 @@ import numpy as np
 from hwotp.errors import InvalidInput
 from hwotp.internal.v1 import box_pb2
 from hwotp.preprocess import FINGERPRINT_BYTES
+from hwotp.trajectory import CHANNELS, POINTS
 
 _FIELD_BYTES = 28 * 28 * 4
+_PATH_BYTES = CHANNELS * POINTS * 4
+_PATH_BOUND = 8.0  # path features are unit-scaled positions, directions and flags
 
 
 def to_batch(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,11 +37,28 @@ def to_batch(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fields, fingerprints, known
 
 
-def from_batch(fields: np.ndarray, fingerprints: np.ndarray) -> list:
-    """Fields and fingerprints the gateway computed -> Box messages."""
+def paths_of(boxes) -> np.ndarray | None:
+    """The boxes' pen paths, (n, CHANNELS, POINTS) float32, when every box has one; else None
+    (a box that came as an image has no path, and a request is judged on what all boxes share)."""
+    if not boxes or not all(box.path for box in boxes):
+        return None
+    paths = np.empty((len(boxes), CHANNELS, POINTS), dtype=np.float32)
+    for index, box in enumerate(boxes):
+        if len(box.path) != _PATH_BYTES:
+            raise InvalidInput(f"box {index}: path must be {_PATH_BYTES} bytes ({CHANNELS}x{POINTS} float32)")
+        path = np.frombuffer(box.path, dtype="<f4").reshape(CHANNELS, POINTS)
+        if not np.all(np.isfinite(path)) or np.abs(path).max() > _PATH_BOUND:
+            raise InvalidInput(f"box {index}: path values must be finite and within ±{_PATH_BOUND:g}")
+        paths[index] = path
+    return paths
+
+
+def from_batch(fields: np.ndarray, fingerprints: np.ndarray, paths: np.ndarray | None = None) -> list:
+    """Fields, fingerprints and (for strokes) pen paths the gateway computed -> Box messages."""
     return [box_pb2.Box(normalized=np.ascontiguousarray(field, dtype="<f4").tobytes(),
-                        fingerprint=fingerprint.tobytes())
-            for field, fingerprint in zip(fields, fingerprints)]
+                        fingerprint=fingerprint.tobytes(),
+                        path=b"" if paths is None else np.ascontiguousarray(paths[i], dtype="<f4").tobytes())
+            for i, (field, fingerprint) in enumerate(zip(fields, fingerprints))]
 
 
 def fingerprints(raw) -> np.ndarray:

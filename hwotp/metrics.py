@@ -23,6 +23,9 @@ class Metrics:
         self.near_misses = Counter(
             "hwotp_near_misses_total", "Writer-check rejections within the near-miss margin (step-up and alert).",
             registry=self.registry)
+        self.writer_checks = Counter(
+            "hwotp_writer_checks_total", "Writer checks by what judged the writer: image, or image+online "
+            "(strokes of a user enrolled with strokes).", ["modalities"], registry=self.registry)
         self.inference_seconds = Histogram(
             "hwotp_inference_seconds", "Model inference time per batch.", ["model"],
             registry=self.registry, buckets=LATENCY_BUCKETS)

@@ -5,6 +5,13 @@ or "strokes" (a touchscreen's pen path, rendered by hwotp.ink). The verifier's
 raw scores differ between domains, so each domain has a cohort, a scoring
 calibration and thresholds of its own, fitted on validation writers of that
 domain (models.json "domains"; "scan" is the top-level entry).
+
+Boxes written as strokes are also judged by the online verifier, an embedding
+of the pen's path (hwotp.trajectory). Its scores are calibrated like the
+image's, and a box's writer score is then the sum of the two log-likelihood
+ratios (the image's weighted, as chosen on validation writers): the "image+online" modalities, with thresholds of their own
+(models.json "domains"."strokes"."online"). A box without a path, or a user
+enrolled without strokes, is judged on the image alone ("image").
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import numpy as np
 
 from hwotp.onnx_model import OnnxModel, sha256_of
 from hwotp.outcomes import SCAN, STROKES  # noqa: F401  (the domains, named where the models are)
+
+# What judged a box's writer: the image embedding alone, or with the online one.
+IMAGE, IMAGE_ONLINE = "image", "image+online"
 from hwotp.scoring import ScoringConfig
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -83,17 +93,53 @@ class ModelBundle:
         return ScoringConfig(**(self._domain(domain) if which == "deployed" else self._verifier_entry(which))["scoring"])
 
     @property
+    def has_online(self) -> bool:
+        """Whether an online verifier is deployed and calibrated for strokes."""
+        return "online_verifier" in self.meta and "online" in self.meta.get("domains", {}).get(STROKES, {})
+
+    @cached_property
+    def online_verifier(self) -> OnnxModel:
+        return self._onnx(self.meta["online_verifier"])
+
+    @property
+    def online_version(self) -> str:
+        return self.meta["online_verifier"]["version"]
+
+    def _online(self) -> dict:
+        return self._domain(STROKES)["online"]
+
+    def online_scoring(self) -> tuple[ScoringConfig, np.ndarray | None]:
+        config = ScoringConfig(**self._online()["scoring"])
+        return config, self._load_cohort(f"{STROKES}/online", self._online()["cohort"]) if config.cohort_top > 0 else None
+
+    @property
+    def image_weight(self) -> float:
+        """The weight of the image's log-likelihood ratio in a box's image+online score."""
+        return float(self._online()["image_weight"])
+
+    def modality_thresholds(self, modalities: str, domain: str) -> dict:
+        """{target FAR: {policy: {length: threshold}}} of a domain's scores of these modalities."""
+        return self._online()["thresholds"] if modalities == IMAGE_ONLINE else self._domain(domain)["thresholds"]
+
+    @property
     def verifier_version(self) -> str:
         return self.meta["verifier"]["version"]
 
     def _cohort_file(self, domain: str):
         if domain not in self._cohorts:
-            entry = self._domain(domain)["cohort"]
-            path = self.directory / entry["file"]
-            if sha256_of(path) != entry["sha256"]:
-                raise ValueError(f"{path} does not match the sha256 in models.json")
-            self._cohorts[domain] = np.load(path)
+            self._cohorts[domain] = self._open_cohort(self._domain(domain)["cohort"])
         return self._cohorts[domain]
+
+    def _open_cohort(self, entry: dict):
+        path = self.directory / entry["file"]
+        if sha256_of(path) != entry["sha256"]:
+            raise ValueError(f"{path} does not match the sha256 in models.json")
+        return np.load(path)
+
+    def _load_cohort(self, name: str, entry: dict) -> np.ndarray:
+        if name not in self._cohorts:
+            self._cohorts[name] = self._open_cohort(entry)
+        return self._cohorts[name]["templates"].astype(np.float32)
 
     def cohort(self, domain: str = SCAN) -> np.ndarray:
         return self._cohort_file(domain)["templates"].astype(np.float32)
@@ -109,12 +155,14 @@ class ModelBundle:
     def target_fars(self) -> list[float]:
         return sorted(float(far) for far in self.meta["decision"]["thresholds"])
 
-    def threshold(self, policy: str, length: int, target_far: float | None = None, domain: str = SCAN) -> float:
+    def threshold(self, policy: str, length: int, target_far: float | None = None, domain: str = SCAN,
+                  modalities: str = IMAGE) -> float:
         far = self.target_far if target_far is None else target_far
-        by_far = self._domain(domain)["thresholds"]
+        by_far = self.modality_thresholds(modalities, domain)
         if str(far) not in by_far:
             raise ValueError(f"no thresholds for target FAR {far}; calibrated: {', '.join(by_far)}")
         return float(by_far[str(far)][policy][str(length)])
 
     def versions(self) -> dict:
-        return {"recognizer": self.recognizer_version, "verifier": self.verifier_version}
+        found = {"recognizer": self.recognizer_version, "verifier": self.verifier_version}
+        return {**found, "online_verifier": self.online_version} if self.has_online else found

@@ -101,23 +101,31 @@ class Scorer:
             against_cohort = raw_scores(probes, digits, self.cohort, config, self.cohort_views)
             if cohort_exclude is not None:
                 against_cohort = np.where(cohort_exclude, -np.inf, against_cohort)
-            top = np.partition(against_cohort, -config.cohort_top, axis=1)[:, -config.cohort_top :]
-            normalised = (raw - top.mean(axis=1, keepdims=True)) / (top.std(axis=1, keepdims=True) + 1e-6)
+            normalised = cohort_normalised(raw, against_cohort, config.cohort_top)
         if self.slope is None:
             return normalised
         return self.slope[digits][:, None] * (normalised - self.midpoint[digits][:, None])
 
 
-def writer_check(scores: np.ndarray, policy: str, threshold: float, margin: float) -> tuple[bool, bool]:
+def cohort_normalised(raw: np.ndarray, against_cohort: np.ndarray, top: int) -> np.ndarray:
+    """(P, T) raw scores z-normalised per probe by its `top` highest scores against the cohort (P, J)."""
+    nearest = np.partition(against_cohort, -top, axis=1)[:, -top:]
+    return (raw - nearest.mean(axis=1, keepdims=True)) / (nearest.std(axis=1, keepdims=True) + 1e-6)
+
+
+def writer_check(scores: np.ndarray, policy: str, threshold: float, margin: float,
+                 floor: float = float("-inf")) -> tuple[bool, bool]:
     """The writer decision on one attempt's calibrated scores: (accepted, near miss).
-    all_pass: every digit above the threshold; fused_mean: their mean above it. A near
-    miss is a rejection whose failing digits (or mean) all lie within `margin` below it."""
+    all_pass: every digit above the threshold; fused_mean: their mean above it, and no
+    digit at or below `floor` (no box may be clearly someone else's writing). A near miss
+    is a rejection whose failing digits (or mean) all lie within `margin` below the
+    threshold, with no digit under the floor."""
     if policy == "all_pass":
         passed = scores > threshold
         accepted, near = bool(passed.all()), bool((scores[~passed] > threshold - margin).all())
     else:
-        mean = scores.mean()
-        accepted, near = bool(mean > threshold), bool(mean > threshold - margin)
+        mean, above_floor = scores.mean(), bool((scores > floor).all())
+        accepted, near = bool(mean > threshold) and above_floor, bool(mean > threshold - margin) and above_floor
     return accepted, not accepted and near
 
 

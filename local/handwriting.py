@@ -6,6 +6,7 @@ import numpy as np
 
 from hwotp.canvas import png_of
 from hwotp.ink import prepare_strokes
+from hwotp.trajectory import path_features
 from hwotp.v1 import gateway_pb2, handwriting_pb2
 
 
@@ -65,18 +66,25 @@ class StrokeWriter:
         self.enrol_index = np.concatenate([np.flatnonzero(digits == d)[:enrol_per_digit] for d in range(10)])
         self.probes = {d: np.flatnonzero(digits == d)[enrol_per_digit:] for d in range(10)}
 
-    def _box(self, index: int) -> handwriting_pb2.Handwriting:
+    def box(self, index: int) -> handwriting_pb2.Handwriting:
         return handwriting_pb2.Handwriting(strokes=box_strokes(self.strokes[index]))
+
+    def _sent(self, index: int) -> list[np.ndarray]:
+        """A sample's strokes as the server receives them."""
+        return [np.array([(p.x, p.y) for p in stroke.points], dtype=np.float32) for stroke in self.box(index).strokes]
 
     def fields(self, rows) -> np.ndarray:
         """The model inputs of these samples, as the server renders them."""
-        return np.stack([prepare_strokes([np.array([(p.x, p.y) for p in stroke.points], dtype=np.float32)
-                                          for stroke in self._box(i).strokes])[0] for i in rows])[:, None]
+        return np.stack([prepare_strokes(self._sent(i))[0] for i in rows])[:, None]
+
+    def paths(self, rows) -> np.ndarray:
+        """The online model's inputs of these samples, as the server computes them."""
+        return np.stack([path_features(self._sent(i)) for i in rows])
 
     def enrolment(self, user_id: str) -> gateway_pb2.EnrollRequest:
         return gateway_pb2.EnrollRequest(user_id=user_id, samples=[
-            handwriting_pb2.LabeledDigit(digit=int(self.digits[i]), handwriting=self._box(i)) for i in self.enrol_index])
+            handwriting_pb2.LabeledDigit(digit=int(self.digits[i]), handwriting=self.box(i)) for i in self.enrol_index])
 
     def write(self, digits: str, rng: np.random.Generator | None = None) -> list[handwriting_pb2.Handwriting]:
-        return [self._box(rng.choice(self.probes[int(c)]) if rng is not None else self.probes[int(c)][0])
+        return [self.box(rng.choice(self.probes[int(c)]) if rng is not None else self.probes[int(c)][0])
                 for c in digits]

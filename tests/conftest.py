@@ -10,8 +10,8 @@ import redis
 
 from hwotp import scoring
 from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
-from hwotp.config import ChallengeSettings
-from hwotp.models import SCAN, STROKES, ModelBundle
+from hwotp.config import ChallengeSettings, VerifierSettings
+from hwotp.models import IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2
 from local.handwriting import StrokeWriter, Writer
@@ -32,16 +32,30 @@ def test_digits() -> data.DigitSet:
 
 
 def _probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str = SCAN) -> dict[int, np.ndarray]:
+    """Per digit: which of the writer's probes are read right, and which score above the deployed
+    writer threshold against the victim's enrolment (the online verifier's too, for strokes):
+    an attempt of such boxes passes the deployed check, one of boxes below it fails."""
+    settings = VerifierSettings()
     embedder, config, cohort = bundle.verifier("deployed", domain)
-    templates = scoring.make_templates(embedder(victim.fields(victim.enrol_index)), victim.digits[victim.enrol_index])
-    threshold = bundle.threshold("all_pass", length, domain=domain)
+    enrolled = victim.enrol_index, victim.digits[victim.enrol_index]
+    templates = scoring.make_templates(embedder(victim.fields(enrolled[0])), enrolled[1])
     scorer = scoring.Scorer(cohort, config)
+    by_path = domain == STROKES and bundle.has_online
+    if by_path:
+        online_config, online_cohort = bundle.online_scoring()
+        online_scorer = scoring.Scorer(online_cohort, online_config)
+        online_templates = scoring.make_templates(bundle.online_verifier(victim.paths(enrolled[0])), enrolled[1])
+    threshold = bundle.threshold(settings.writer_policy, length, domain=domain,
+                                 modalities=IMAGE_ONLINE if by_path else IMAGE)
     out = {}
     for digit, rows in writer.probes.items():
-        fields = writer.fields(rows)
+        fields, digits = writer.fields(rows), np.full(len(rows), digit)
         read = bundle.recognizer(fields).argmax(axis=1) == digit
-        score = scorer(embedder(fields), np.full(len(rows), digit), templates[None])[:, 0]
-        out[digit] = (read, score > threshold)
+        score = scorer(embedder(fields), digits, templates[None])[:, 0]
+        if by_path:
+            score = bundle.image_weight * score + \
+                online_scorer(bundle.online_verifier(writer.paths(rows)), digits, online_templates[None])[:, 0]
+        out[digit] = (read, (score > threshold) & (score > settings.box_floor))
     return out
 
 
@@ -83,11 +97,17 @@ STROKE_WRITERS = ("apb/Bill_Cleveland", "apb/Rosemary_Maselli")  # test writers 
 
 
 @pytest.fixture(scope="session")
-def stroke_writers(bundle) -> tuple[StrokeWriter, StrokeWriter]:
+def stroke_samples() -> list[strokes.StrokeSample]:
+    """UNIPEN's digits as a stroke set (`make data` writes it; else read from the archive)."""
+    path = unipen.STROKE_SET if unipen.STROKE_SET.exists() else None
+    return strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.default_archive())
+
+
+@pytest.fixture(scope="session")
+def stroke_writers(bundle, stroke_samples) -> tuple[StrokeWriter, StrokeWriter]:
     """(genuine, impostor): two held-out stroke-set writers, sent as strokes only; their probes
     sorted as `writers` sorts them, in the strokes domain."""
-    path = unipen.STROKE_SET if unipen.STROKE_SET.exists() else None
-    samples = strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.default_archive())
+    samples = stroke_samples
     made = []
     for name in STROKE_WRITERS:
         mine = [s for s in samples if s.writer == name]

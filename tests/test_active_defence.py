@@ -65,9 +65,10 @@ def audit_events(stack, event: str) -> list[dict]:
 @pytest.fixture
 def defended(stacks):
     def make(receiver: Receiver, margin: str):
-        # a huge margin makes every writer-check rejection a near miss: what is tested
-        # here is what follows one (the margin itself is measured by training.evaluate)
-        return stacks(HWOTP_NEAR_MISS_MARGIN=margin, HWOTP_ALERT_WEBHOOK_URL=receiver.url,
+        # a huge margin (and no box floor, under which a rejection is never near) makes every
+        # writer-check rejection a near miss: what is tested here is what follows one (the
+        # margin itself is measured by training.evaluate)
+        return stacks(HWOTP_NEAR_MISS_MARGIN=margin, HWOTP_BOX_FLOOR="-1000", HWOTP_ALERT_WEBHOOK_URL=receiver.url,
                       HWOTP_ALERT_WEBHOOK_SECRET=SECRET)
 
     return make

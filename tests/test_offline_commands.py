@@ -43,6 +43,8 @@ STROKE_COMMANDS = {
     "convert UNIPEN": ["training.unipen", "--archive", "OUT/missing.tar.xz", "--out", "OUT/set.jsonl"],
     "calibrate strokes": ["training.calibrate_strokes", "--strokes", "OUT/missing.jsonl", "--models", "OUT/models"],
     "evaluate strokes": ["training.evaluate", "--strokes", "OUT/missing.jsonl", "--out", "OUT/eval"],
+    "train online": ["training.train_online", "--strokes", "OUT/missing.jsonl", "--onnx", "OUT/online.onnx"],
+    "calibrate online": ["training.calibrate_online", "--strokes", "OUT/missing.jsonl", "--models", "OUT/models"],
 }
 
 

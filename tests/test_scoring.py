@@ -117,3 +117,13 @@ def test_most_typical_is_the_sample_closest_to_the_others():
 ])
 def test_writer_check_accepts_and_tells_near_misses(policy, scores, accepted, near_miss):
     assert scoring.writer_check(np.array(scores), policy, threshold=1.0, margin=1.0) == (accepted, near_miss)
+
+
+@pytest.mark.parametrize("scores,accepted,near_miss", [
+    ([6.0, 6.0, -2.0], True, False),   # the mean passes and no box is clearly another writer's
+    ([9.0, 9.0, -5.0], False, False),  # the mean passes, but one box lies under the floor
+    ([1.0, 1.0, -3.5], False, True),   # short of the threshold, within the margin, above the floor
+])
+def test_fused_mean_fails_any_box_under_the_floor(scores, accepted, near_miss):
+    assert scoring.writer_check(np.array(scores), "fused_mean", threshold=0.0, margin=2.0, floor=-4.0) == \
+        (accepted, near_miss)

@@ -286,7 +286,8 @@ def test_step_up_fits_the_secret_scheme_and_the_systems_own_failures_do_not_coun
     genuine, impostor = writers
     from hwotp.reposition import apply
 
-    running, gateway = own(HWOTP_NEAR_MISS_MARGIN="1000", HWOTP_REPLAY_THRESHOLD="2")  # every mismatch a near miss
+    # every mismatch a near miss (no box floor: a box under it is never near)
+    running, gateway = own(HWOTP_NEAR_MISS_MARGIN="1000", HWOTP_BOX_FLOOR="-1000", HWOTP_REPLAY_THRESHOLD="2")
     gateway.Enroll(genuine.enrolment("kai"), timeout=30)
     scheme = "perm:5,4,3,2,1,0"
     token = login(gateway, "kai", genuine).owner_token

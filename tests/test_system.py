@@ -24,6 +24,7 @@ from PIL import Image
 
 from hwotp.affinity import spread
 from hwotp.canvas import png_of
+from hwotp.ink import png_of_strokes
 from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.demo import DEMO_WRITER
@@ -579,6 +580,31 @@ def test_a_login_written_as_strokes_only(gateway, stroke_writers):
     challenge = begin(gateway, "sam-strokes")
     answer = submit(gateway, "sam-strokes", challenge, impostor.write(challenge.digits, rng))
     assert (answer.decision, answer.reason) == (gateway_pb2.REJECT, gateway_pb2.WRITER_MISMATCH)
+
+
+def test_strokes_are_judged_by_their_path_only_for_users_enrolled_with_strokes(gateway, stack, stroke_writers):
+    genuine, _ = stroke_writers
+    gateway.Enroll(genuine.enrolment("pat-strokes"), timeout=30)
+    # the same writer enrolled from pictures of the same ink: no paths, no online templates
+    pictured = genuine.enrolment("pat-pictures")
+    for sample in pictured.samples:
+        strokes = [np.array([(p.x, p.y) for p in s.points]) for s in sample.handwriting.strokes]
+        sample.handwriting.CopyFrom(handwriting_pb2.Handwriting(image=png_of_strokes(strokes)))
+    gateway.Enroll(pictured, timeout=30)
+    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    assert stored.hexists(key_of(subject_of(stack, 'pat-strokes'), 'tpl'), 'online')
+    assert not stored.hexists(key_of(subject_of(stack, 'pat-pictures'), 'tpl'), 'online')
+    for user in ("pat-strokes", "pat-pictures"):
+        challenge = begin(gateway, user)
+        answer = submit(gateway, user, challenge, genuine.write(challenge.digits, rng))
+        assert not {"modalities", "scores"} & {f.name for f, _ in answer.ListFields()}
+    log = (stack.workdir / "gateway.log").read_text()
+    decisions = [json.loads(line) for line in log.splitlines() if '"event": "decision"' in line]
+    judged = {e["user"]: e["modalities"] for e in decisions if e["user"] in ("pat-strokes", "pat-pictures")}
+    assert judged == {"pat-strokes": "image+online", "pat-pictures": "image"}
+    text = urllib.request.urlopen(f"http://{stack.services['verifier'].metrics_address}/metrics", timeout=5).read().decode()
+    assert 'hwotp_writer_checks_total{modalities="image+online"}' in text
+    assert 'hwotp_inference_batch_size_bucket{le="6.0",model="online_verifier"}' in text
 
 
 @pytest.mark.parametrize("spoil, rule", [

@@ -89,16 +89,36 @@ def test_an_enrolled_subject_is_replaced_only_when_asked(redis_client):
 def test_reseal_moves_every_blob_to_the_current_key(redis_client):
     old_entry, new_entry = new_key_entry("old"), new_key_entry("new")
     old = TemplateStore(redis_client, Sealer.from_settings(old_entry, "old"))
-    old.save("s4", Templates("v1", np.ones((10, 4), dtype=np.float32), 3), boxes(0, 3),
+    old.save("s4", Templates("v1", np.ones((10, 4), dtype=np.float32), 3, np.full((10, 2), 0.5, np.float32), "o1"),
+             boxes(0, 3),
              images=[(1, b"png")], trajectories=[(1, b"strokes")], display={1: b"shown"})
     old.remember("s4", boxes(30, 6))
     old.set_repositioning("s4", "reverse")
     rotated = Sealer.from_settings(f"{old_entry},{new_entry}", "new")
     done = reseal_all(redis_client, rotated, report=lambda line: None)
-    assert done.blobs == 7  # vectors, enrolment prints, image, trajectory, display, accepted prints, scheme
+    assert done.blobs == 8  # vectors, online vectors, enrolment prints, image, trajectory, display, accepted
+    # prints, scheme
     assert reseal_all(redis_client, rotated, report=lambda line: None).blobs == 0
     only_new = TemplateStore(redis_client, Sealer.from_settings(new_entry, "new"))
     templates, history, scheme = only_new.load_for_verification("s4")
+    assert templates.online.tolist() == np.full((10, 2), 0.5).tolist() and templates.online_version == "o1"
     assert templates.samples == 3 and history[:, 0].tolist() == [0, 1, 2] + list(range(30, 36)) and scheme == "reverse"
     assert only_new.kept("s4", "img") == [(1, b"png")] and only_new.kept("s4", "trj") == [(1, b"strokes")]
     assert only_new.display_templates("s4", [1]) == [b"shown"]
+
+
+def test_online_templates_are_kept_sealed_beside_the_image_ones(redis_client):
+    store, _ = store_and_clock(redis_client)
+    online = np.arange(20, dtype=np.float32).reshape(10, 2)
+    store.save("s5", Templates("v1", np.ones((10, 4), dtype=np.float32), 10, online, "online-1"), boxes(0, 10))
+    found = store.load("s5")
+    assert found.online.tolist() == online.tolist() and found.online_version == "online-1"
+    stored = redis_client.hgetall("hwotp:{s5}:tpl")
+    assert stored[b"online_version"] == b"online-1" and online.tobytes() not in stored[b"online"]
+    # sealed as a kind of its own: the image templates' blob does not open as online ones
+    redis_client.hset("hwotp:{s5}:tpl", "online", stored[b"vectors"])
+    with pytest.raises(FailedPrecondition):
+        store.load("s5")
+    # a user enrolled without strokes has none
+    store.save("s6", Templates("v1", np.ones((10, 4), dtype=np.float32), 10), boxes(0, 10))
+    assert store.load("s6").online is None and store.load("s6").online_version == ""

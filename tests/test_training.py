@@ -8,7 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from hwotp import trajectory
 from hwotp.onnx_model import OnnxModel
+from training import strokes
 from tests.commands import run_module
 from tests.data_slice import write_slice
 
@@ -55,3 +57,38 @@ def test_evaluate_writes_a_well_formed_report(slice_dir, tmp_path):
         assert figures["genuine_attempts"] > 0 and figures["impostor_attempts"] > 0
         assert {"far_at_frr_5pct", "frr_at_far_1pct"} <= set(figures)
     assert {"frr", "far", "lockout_window", "step_up"} <= set(report["system"])
+
+
+@pytest.fixture(scope="module")
+def stroke_slice(stroke_samples, tmp_path_factory):
+    """A few writers of each part of models/unipen-split.json, as a stroke-set file."""
+    chosen = []
+    for part, count in (("train", 6), ("val", 3), ("test", 4)):
+        names = sorted(strokes.load_split()[part])[:count]
+        chosen += [s for s in strokes.samples_of(stroke_samples, part) if s.writer in names]
+    path = tmp_path_factory.mktemp("strokes") / "slice.jsonl"
+    strokes.write_stroke_set(chosen, path)
+    return path
+
+
+def test_tiny_online_training_run_exports_a_path_embedder(stroke_slice, tmp_path):
+    onnx = tmp_path / "online.onnx"
+    result = _run("training.train_online", "--strokes", str(stroke_slice), "--epochs", "1", "--onnx", str(onnx))
+    assert "epoch 1: validation one-digit EER" in result.stdout
+    out = OnnxModel(onnx)(np.zeros((3, trajectory.CHANNELS, trajectory.POINTS), dtype="float32"))
+    assert out.shape == (3, 128)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+
+
+def test_strokes_evaluation_reports_each_modality_and_the_dtw_baseline(stroke_slice, tmp_path):
+    _run("training.evaluate", "--strokes", str(stroke_slice), "--writers", "test", "--enroll", "1",
+         "--lengths", "1,4", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["domain"] == "strokes" and report["modalities"] == "image+online"
+    assert (tmp_path / "det.png").stat().st_size > 1000
+    for length in ("1", "4"):
+        figures = report["verification"]["lengths"][length]
+        assert set(figures["eer_by_modality"]) == {"image", "online"}
+        assert all(0 <= v <= 0.6 for v in [figures["eer"], figures["eer_dtw_baseline"],
+                                           *figures["eer_by_modality"].values()])
+    assert report["system"]["modalities"] == "image+online" and report["system"]["policy"] == "fused_mean"

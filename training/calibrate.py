@@ -20,7 +20,7 @@ from hwotp import scoring
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from hwotp.onnx_model import OnnxModel, sha256_of
 from hwotp.scoring import ScoringConfig
-from training import data, protocol, split
+from training import data, protocol, quantize, split
 
 INPUT_SPEC = {
     "name": "image", "shape": ["batch", 1, 28, 28], "dtype": "float32", "range": [0.0, 1.0],
@@ -33,12 +33,20 @@ SEARCH_LENGTHS = (1, 4, 6, 8)
 COHORT_ENROL = 3
 
 
-def _entry(directory: Path, file: str, version: str, output: str, **extra) -> dict:
-    return {"file": file, "version": version, "sha256": sha256_of(directory / file), "input": INPUT_SPEC,
-            "output": output, **extra}
+def _entry(directory: Path, file: str, version: str, output: str, earlier: dict | None = None, **extra) -> dict:
+    """A model's models.json entry. Recalibrating the file an earlier entry describes (same
+    sha256) keeps that entry's version and validation note: a version names a file."""
+    sha256 = sha256_of(directory / file)
+    if earlier and earlier.get("sha256") == sha256:
+        version = earlier["version"]
+        if "note" in earlier.get("validation", {}) and "validation" in extra:
+            extra["validation"] = {**extra["validation"], "note": earlier["validation"]["note"]}
+    elif quantize.is_quantized(directory / file):
+        version += quantize.SUFFIX
+    return {"file": file, "version": version, "sha256": sha256, "input": INPUT_SPEC, "output": output, **extra}
 
 
-def _mean_eer(enrolment, scores) -> float:
+def mean_eer(enrolment, scores) -> float:
     eers = []
     for length in SEARCH_LENGTHS:
         attempts = protocol.build_attempts(enrolment, scores, length, 100, seed=1000 + length)
@@ -49,10 +57,10 @@ def _mean_eer(enrolment, scores) -> float:
 def choose_scoring(embeddings, enrolment, cohort) -> tuple[ScoringConfig, list[dict]]:
     trials = []
     tops = [top for top in (0, 20, 50, 150) if top < len(cohort)]  # a cohort smaller than 150 offers fewer
-    for weight, top in itertools.product((0.0, 0.25, 0.5), tops):
+    for weight, top in itertools.product((0.0, 0.25, 0.5, 0.75), tops):
         config = ScoringConfig("cosine", weight, top)
         scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
-        trials.append({"config": config.to_dict(), "val_mean_eer": _mean_eer(enrolment, scores)})
+        trials.append({"config": config.to_dict(), "val_mean_eer": mean_eer(enrolment, scores)})
         print(f"  {config}: validation mean EER {trials[-1]['val_mean_eer']:.4f}", flush=True)
     best = min(trials, key=lambda t: t["val_mean_eer"])
     return ScoringConfig(**best["config"]), trials
@@ -104,18 +112,20 @@ def main() -> None:
     config = scoring.fit_digit_calibration(val_scores, val_enrolment.probe_digit, genuine, config)
     val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
 
+    earlier = json.loads((directory / META_FILE).read_text()) if (directory / META_FILE).exists() else {}
     meta = {
         "created": today,
         "split": "models/split.json",
         "recognizer": _entry(directory, "recognizer.onnx", f"recognizer-{today}", "logits (batch, 10)",
+                             earlier.get("recognizer"),
                              validation={"accuracy": val_accuracy}),
         "verifier": _entry(directory, "verifier.onnx", f"verifier-cosface-{today}",
-                           "embedding (batch, 128), unit length", scoring=config.to_dict(),
+                           "embedding (batch, 128), unit length", earlier.get("verifier"), scoring=config.to_dict(),
                            cohort={"file": "cohort.npz", "sha256": sha256_of(directory / "cohort.npz"),
                                    "writers": int(len(cohort)), "source": "training writers, 3 samples per digit"},
                            validation={"scoring_search": trials}),
         "baseline_verifier": _entry(directory, "baseline-verifier.onnx", f"verifier-contrastive-{today}",
-                                    "embedding (batch, 128), unit length",
+                                    "embedding (batch, 128), unit length", earlier.get("baseline_verifier"),
                                     scoring=ScoringConfig("euclidean", 0.0, 0).to_dict()),
         "decision": {
             "target_far": args.target_far,

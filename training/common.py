@@ -42,10 +42,11 @@ def predict(model: torch.nn.Module, images: np.ndarray, batch: int = 1024) -> np
     return np.concatenate(outputs)
 
 
-def save(model: torch.nn.Module, onnx_path: Path, output_name: str, history: list[dict], minutes: float) -> None:
+def save(model: torch.nn.Module, onnx_path: Path, output_name: str, history: list[dict], minutes: float,
+         example: torch.Tensor | None = None, input_name: str = "image") -> None:
     """The ONNX file the services load, plus the torch weights and training log beside it
     (DIR/torch/NAME.pt and .json) that the ONNX-versus-torch test compares against."""
-    export_onnx(model, onnx_path, output_name)
+    export_onnx(model, onnx_path, output_name, example, input_name)
     torch_dir = onnx_path.parent / "torch"
     torch_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), torch_dir / f"{onnx_path.stem}.pt")
@@ -53,13 +54,15 @@ def save(model: torch.nn.Module, onnx_path: Path, output_name: str, history: lis
     (torch_dir / f"{onnx_path.stem}.json").write_text(json.dumps(log, indent=1) + "\n")
 
 
-def export_onnx(model: torch.nn.Module, path: Path, output_name: str) -> None:
-    """Export with a dynamic batch dimension as one self-contained file."""
+def export_onnx(model: torch.nn.Module, path: Path, output_name: str, example: torch.Tensor | None = None,
+                input_name: str = "image") -> None:
+    """Export with a dynamic batch dimension as one self-contained file; example: an input
+    of the model's shape (a batch of two digits by default)."""
     model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, 1, 28, 28)
+    example = torch.zeros(2, 1, 28, 28) if example is None else example
     torch.onnx.export(
-        model, (example,), str(path), input_names=["image"], output_names=[output_name],
+        model, (example,), str(path), input_names=[input_name], output_names=[output_name],
         dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
         external_data=False, dynamo=True, verbose=False,
     )

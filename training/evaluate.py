@@ -6,7 +6,10 @@ python -m training.evaluate [--data DIR | --strokes FILE] --out OUTDIR [--enroll
 
 With --strokes the digits are rendered as the server renders strokes and
 scored in the verifier's "strokes" domain (its own cohort, calibration and
-thresholds); --writers then picks a part of models/unipen-split.json.
+thresholds); --writers then picks a part of models/unipen-split.json. Where
+the models include the online verifier, a box's score is then the fused
+image+online one the service computes, and each length also reports
+`eer_by_modality` (image alone, online alone) and the DTW baseline's EER.
 
 Loads only models/*.onnx and models/models.json (no torch). Writes
 OUTDIR/report.json and OUTDIR/det.png. An attempt's score is the mean of its
@@ -24,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from hwotp import config, scoring
-from hwotp.models import META_FILE, SCAN, STROKES, ModelBundle, models_dir
-from training import data, protocol, split, strokes
+from hwotp.models import IMAGE, IMAGE_ONLINE, META_FILE, SCAN, STROKES, ModelBundle, models_dir
+from training import data, dtw_baseline, protocol, split, strokes
 
 # What is deployed by default: the verifier's writer policy and the challenge length.
 POLICY = config.VerifierSettings().writer_policy
+BOX_FLOOR = config.VerifierSettings().box_floor
 LENGTH = config.ChallengeSettings().challenge_length
 
 ATTEMPTS_PER_WRITER = 200
@@ -56,6 +60,20 @@ def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, 
     return enrolment, scores
 
 
+def online_scores(bundle: ModelBundle, paths: np.ndarray, enrolment: protocol.Enrolment) -> np.ndarray:
+    """The online verifier's calibrated scores (P, T), as the service computes them."""
+    config, cohort = bundle.online_scoring()
+    return protocol.score_matrix(bundle.online_verifier(paths), enrolment, cohort, config)
+
+
+def dtw_scores(paths: np.ndarray, enrolment: protocol.Enrolment, stroke_set: Path) -> np.ndarray:
+    """The DTW baseline's normalised scores (P, T), against a cohort of training writers."""
+    train = strokes.samples_of(strokes.read_stroke_set(stroke_set), "train")
+    names = sorted({s.writer for s in train})
+    cohort = protocol.enrol(np.array([s.digit for s in train]), np.array([names.index(s.writer) for s in train]), 1)
+    return dtw_baseline.score_matrix(paths, enrolment, strokes.paths_of(train), cohort)
+
+
 def length_report(attempts: protocol.Attempts) -> dict:
     genuine, impostor = attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1)
     return {
@@ -70,19 +88,26 @@ def length_report(attempts: protocol.Attempts) -> dict:
     }
 
 
+def _writer_ok(scores: np.ndarray, policy: str, threshold: float) -> np.ndarray:
+    """The writer check on attempts (A, n) as hwotp.scoring.writer_check decides it."""
+    if policy == "all_pass":
+        return scores.min(axis=1) > threshold
+    return (scores.mean(axis=1) > threshold) & (scores.min(axis=1) > BOX_FLOOR)
+
+
 def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, predicted, length: int,
-                  domain: str = SCAN) -> dict:
+                  domain: str = SCAN, modalities: str = IMAGE) -> dict:
     """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
     (frr/far: the default policy and target FAR; the others beside them)."""
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
-    out = {"length": length, "policy": POLICY, "target_far": bundle.target_far, "by_target_far": {}}
+    out = {"length": length, "policy": POLICY, "box_floor": BOX_FLOOR, "modalities": modalities,
+           "target_far": bundle.target_far, "by_target_far": {}}
     for far in bundle.target_fars:
         rows = out["by_target_far"][str(far)] = {}
         for policy in ("all_pass", "fused_mean"):
-            threshold = bundle.threshold(policy, length, far, domain)
-            fuse = np.min if policy == "all_pass" else np.mean
-            genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & (fuse(attempts.genuine, axis=1) > threshold)
-            impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & (fuse(attempts.impostor, axis=1) > threshold)
+            threshold = bundle.threshold(policy, length, far, domain, modalities)
+            genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & _writer_ok(attempts.genuine, policy, threshold)
+            impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & _writer_ok(attempts.impostor, policy, threshold)
             rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
     deployed = out["by_target_far"][str(bundle.target_far)][POLICY]
     out["frr"], out["far"] = deployed["frr"], deployed["far"]
@@ -93,9 +118,10 @@ class AttemptSimulator:
     """Sequences of real attempts by one hand against one enrolment (no independence assumed:
     the same hand retries), under the deployed decision."""
 
-    def __init__(self, bundle: ModelBundle, enrolment, scores, predicted, seed: int, domain: str = SCAN):
+    def __init__(self, bundle: ModelBundle, enrolment, scores, predicted, seed: int, domain: str = SCAN,
+                 modalities: str = IMAGE):
         self.rng = np.random.default_rng(seed)
-        self.bundle, self.scores, self.domain = bundle, scores, domain
+        self.bundle, self.scores, self.domain, self.modalities = bundle, scores, domain, modalities
         self.recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
         self.owners = len(enrolment.writers)
         self.probes_of: dict[tuple[int, int], list[int]] = {}
@@ -109,8 +135,8 @@ class AttemptSimulator:
         """One attempt: (accepted, near miss) under the deployed policy."""
         chosen = rng.choice(self.digits_of(writer), length, replace=False)
         boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
-        writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], POLICY,
-                                                    self.bundle.threshold(POLICY, length, domain=self.domain), margin)
+        threshold = self.bundle.threshold(POLICY, length, domain=self.domain, modalities=self.modalities)
+        writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], POLICY, threshold, margin, BOX_FLOOR)
         read = bool(self.recognised[boxes].all())
         return read and writer_ok, read and near_miss
 
@@ -162,7 +188,7 @@ def step_up_report(simulator: AttemptSimulator, length: int, extra: int, margin:
     return out
 
 
-def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,10 +197,11 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> No
     figure, axes = plt.subplots(figsize=(6, 5))
     for label, (far, frr) in curves.items():
         keep = (far > 0) & (frr > 0)
-        axes.loglog(far[keep] * 100, frr[keep] * 100, label=label)
+        axes.loglog(far[keep] * 100, frr[keep] * 100, "--" if "alone" in label or "DTW" in label else "-",
+                    label=label)
     axes.plot([0.01, 100], [0.01, 100], ":", color="grey", linewidth=0.8, label="EER line")
     axes.set(xlim=(0.05, 100), ylim=(0.05, 100), xlabel="false accept rate (%)", ylabel="false reject rate (%)",
-             title="hwotp writer verification (DET)")
+             title=title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     figure.tight_layout()
@@ -182,12 +209,17 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> No
     plt.close(figure)
 
 
-def _digits(data_dir, stroke_set: Path | None, writers: str) -> data.DigitSet:
+def _digits(data_dir, stroke_set: Path | None, writers: str) -> tuple[data.DigitSet, np.ndarray | None]:
+    """The digits, and for a stroke set their pen paths (same order)."""
     if stroke_set is None:
         digits = data.load(data_dir)
-        return digits if writers == "all" else digits.of_writers(split.load_split()[writers])
-    rendered, names = strokes.digit_set(strokes.read_stroke_set(stroke_set))
-    return rendered if writers == "all" else rendered.of_writers(strokes.keys_of(names, strokes.load_split()[writers]))
+        return (digits if writers == "all" else digits.of_writers(split.load_split()[writers])), None
+    samples = strokes.read_stroke_set(stroke_set)
+    rendered, names = strokes.digit_set(samples)
+    keep = np.ones(len(samples), dtype=bool)
+    if writers != "all":
+        keep = np.isin(rendered.writers, strokes.keys_of(names, strokes.load_split()[writers]))
+    return rendered.subset(keep), strokes.paths_of([s for s, kept in zip(samples, keep) if kept])
 
 
 def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str, which: str, models_dir=None,
@@ -195,15 +227,23 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     started = time.time()
     bundle = ModelBundle.load(models_dir)
     domain = SCAN if stroke_set is None else STROKES
-    digits = _digits(data_dir, stroke_set, writers)
+    digits, paths = _digits(data_dir, stroke_set, writers)
     print(f"{domain}: {len(digits)} digits of {len(np.unique(digits.writers))} writers", flush=True)
     predicted = bundle.recognizer(digits.images[:, None]).argmax(axis=1)
     enrolment, scores = verification_scores(bundle, which, digits, enroll, domain)
+    modalities, alone = IMAGE, {}
+    if paths is not None and which == "deployed" and bundle.has_online:
+        modalities = IMAGE_ONLINE
+        alone = {"image": scores, "online": online_scores(bundle, paths, enrolment)}
+        scores = bundle.image_weight * alone["image"] + alone["online"]
+        print("online verifier: fused with the image's; the DTW baseline beside it", flush=True)
+        alone["dtw_baseline"] = dtw_scores(paths, enrolment, stroke_set)
     report = {
         "data": str(stroke_set or data_dir or data.data_dir()),
         "domain": domain,
         "writers": writers,
         "verifier": which,
+        "modalities": modalities,
         "models": bundle.versions(),
         "recognition": recognition_report(predicted, digits),
         "verification": {
@@ -218,23 +258,45 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     for length in sorted(set(lengths) | {LENGTH}):
         attempts = protocol.build_attempts(enrolment, scores, length, ATTEMPTS_PER_WRITER, seed=length)
         if length in lengths:
-            report["verification"]["lengths"][str(length)] = length_report(attempts)
-            curves[f"{length} digit{'s' if length > 1 else ''}"] = protocol.det_points(
+            figures = report["verification"]["lengths"][str(length)] = length_report(attempts)
+            name = f"{length} digit{'s' if length > 1 else ''}"
+            curves[f"{name}, {modalities}" if alone else name] = protocol.det_points(
                 attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))
-            print(f"length {length}: EER {report['verification']['lengths'][str(length)]['eer']:.4f}", flush=True)
+            for kind, kind_scores in alone.items():
+                # the same attempts (same probes, same targets), scored by one view only
+                genuine, impostor = _rescored(attempts, kind_scores)
+                if kind == "dtw_baseline":
+                    figures["eer_dtw_baseline"] = protocol.eer(genuine, impostor)
+                else:
+                    figures.setdefault("eer_by_modality", {})[kind] = protocol.eer(genuine, impostor)
+                if length == LENGTH:
+                    label = "DTW baseline" if kind == "dtw_baseline" else f"{kind} alone"
+                    curves[f"{name}, {label}"] = protocol.det_points(genuine, impostor)
+            print(f"length {length}: EER {figures['eer']:.4f}"
+                  + "".join(f", {k} {v:.4f}" for k, v in figures.get("eer_by_modality", {}).items())
+                  + (f", DTW baseline {figures['eer_dtw_baseline']:.4f}" if "eer_dtw_baseline" in figures else ""),
+                  flush=True)
         if length == LENGTH and which == "deployed":
-            report["system"] = system_report(bundle, attempts, enrolment, predicted, length, domain)
-            simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7, domain=domain)
+            report["system"] = system_report(bundle, attempts, enrolment, predicted, length, domain, modalities)
+            simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7, domain=domain,
+                                         modalities=modalities)
             report["system"]["lockout_window"] = lockout_window_report(simulator, length)
             report["system"]["step_up"] = step_up_report(simulator, length,
                                                          config.ChallengeSettings().stepup_extra_digits,
                                                          config.VerifierSettings().near_miss_margin)
     out.mkdir(parents=True, exist_ok=True)
-    plot_det(curves, out / "det.png")
+    plot_det(curves, out / "det.png", f"hwotp writer verification, {domain} (DET)")
     report["seconds"] = round(time.time() - started, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out / 'report.json'} and {out / 'det.png'}", flush=True)
     return report
+
+
+def _rescored(attempts: protocol.Attempts, scores: np.ndarray):
+    """Mean scores of the attempts' own probes against their own targets, from another score matrix."""
+    genuine = scores[attempts.genuine_probes, attempts.genuine_targets[:, None]].mean(axis=1)
+    impostor = scores[attempts.impostor_probes, attempts.impostor_targets[:, None]].mean(axis=1)
+    return genuine, impostor
 
 
 def record(report: dict, models=None) -> None:
@@ -242,6 +304,9 @@ def record(report: dict, models=None) -> None:
     path = models_dir(models) / META_FILE
     meta = json.loads(path.read_text())
     domain = "" if report.get("domain", SCAN) == SCAN else f"/{report['domain']}"
+    enrolled = report["verification"]["enrolled_per_digit"]
+    if domain and enrolled != 1:  # strokes are reported with one enrolled sample per digit first
+        domain += f"/enrol{enrolled}"
     meta["figures"][f"{report['verifier']}/{report['writers']}{domain}"] = {
         key: report[key] for key in ("recognition", "verification", "system") if key in report
     }

@@ -71,3 +71,28 @@ class CosineMarginHead(nn.Module):
         cosine = embedding @ F.normalize(self.weight, dim=1).T
         cosine = cosine - self.margin * F.one_hot(target, cosine.shape[1])
         return F.cross_entropy(self.scale * cosine, target)
+
+
+def _conv1d(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm1d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class PathEmbedder(nn.Module):
+    """The online twin: a pen path (batch, hwotp.trajectory.CHANNELS, POINTS) -> an
+    L2-normalised style embedding. Points are evenly spaced along the path, so a
+    position in the sequence is a place in the writing, and the head keeps it."""
+
+    def __init__(self, channels: int = 7, points: int = 64, width: int = 64, dim: int = 128):
+        super().__init__()
+        self.dim = dim
+        self.features = nn.Sequential(
+            _conv1d(channels, width, 5), _conv1d(width, width, 5), nn.MaxPool1d(2),
+            _conv1d(width, 2 * width, 3), _conv1d(2 * width, 2 * width, 3), nn.MaxPool1d(2),
+            _conv1d(2 * width, 2 * width, 3),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(2 * width * (points // 4), dim),
+                                  nn.BatchNorm1d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.features(x)), dim=1)

@@ -93,6 +93,8 @@ class Attempts:
     genuine_probes: np.ndarray  # (A, n) probe positions
     impostor_probes: np.ndarray  # (B, n)
     skipped_writers: int
+    genuine_targets: np.ndarray  # (A,) the enrolled writer each attempt claims to be
+    impostor_targets: np.ndarray  # (B,)
 
 
 def build_attempts(enrolment: Enrolment, scores: np.ndarray, length: int, per_writer: int, seed: int) -> Attempts:
@@ -121,12 +123,16 @@ def build_attempts(enrolment: Enrolment, scores: np.ndarray, length: int, per_wr
                     break
     genuine_probes = np.asarray(genuine, dtype=np.int64).reshape(-1, length)
     impostor_probes = np.asarray(impostor, dtype=np.int64).reshape(-1, length)
+    genuine_targets = np.asarray(genuine_targets, dtype=np.int64)
+    impostor_targets = np.asarray(impostor_targets, dtype=np.int64)
     return Attempts(
-        genuine=scores[genuine_probes, np.asarray(genuine_targets)[:, None]],
-        impostor=scores[impostor_probes, np.asarray(impostor_targets)[:, None]],
+        genuine=scores[genuine_probes, genuine_targets[:, None]],
+        impostor=scores[impostor_probes, impostor_targets[:, None]],
         genuine_probes=genuine_probes,
         impostor_probes=impostor_probes,
         skipped_writers=skipped,
+        genuine_targets=genuine_targets,
+        impostor_targets=impostor_targets,
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hwotp.ink import prepare_strokes
+from hwotp.trajectory import path_features
 from training import data
 
 
@@ -100,6 +101,17 @@ def load_parts(path: Path, augment: bool = False) -> tuple[dict[str, data.DigitS
         return parts, {}
     train_names = set(split["train"])
     return parts, {"train": augmented([s for s in samples if s.writer in train_names], names)}
+
+
+def samples_of(samples: list[StrokeSample], part: str) -> list[StrokeSample]:
+    """The samples of one part of the split ("train", "val", "test"), in file order."""
+    wanted = set(load_split()[part])
+    return [s for s in samples if s.writer in wanted]
+
+
+def paths_of(samples: list[StrokeSample]) -> np.ndarray:
+    """The samples' pen paths as the server computes them, (n, CHANNELS, POINTS) float32."""
+    return np.stack([path_features(s.strokes) for s in samples])
 
 
 def keys_of(names: list[str], wanted) -> list[int]:

@@ -21,7 +21,7 @@ def main() -> None:
     verifier = WriterVerifier(bundle, TemplateStore(client, sealer, settings.replay_history_days), metrics,
                               settings.writer_policy, settings.replay_threshold, settings.target_far or None,
                               settings.store_enrolment_images, settings.display_templates, settings.near_miss_margin,
-                              settings.workers)
+                              settings.workers, settings.box_floor)
     name = verifier_pb2.DESCRIPTOR.services_by_name["VerifierService"].full_name
     Service("verifier", settings, settings.verifier_port, settings.verifier_metrics_port,
             [Registration(verifier_pb2_grpc.add_VerifierServiceServicer_to_server, VerifierServicer(verifier), name)],

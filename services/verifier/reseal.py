@@ -37,7 +37,7 @@ def _parts(key: bytes) -> tuple[str, str] | None:
 def _reseal_key(client: redis.Redis, sealer: Sealer, key: bytes, subject: str, kind: str) -> int:
     context = f"{kind}:{subject}".encode()
 
-    def fresh(blob: bytes) -> bytes | None:
+    def fresh(blob: bytes, context: bytes = context) -> bytes | None:
         return None if sealer.key_id_of(blob) == sealer.current else sealer.seal(sealer.open(blob, context), context)
 
     changed = 0
@@ -47,8 +47,10 @@ def _reseal_key(client: redis.Redis, sealer: Sealer, key: bytes, subject: str, k
         kind_of = pipe.type(key)
         if kind_of == b"hash":
             stored = pipe.hgetall(key)
-            sealed = [b"vectors"] if kind == "tpl" else list(stored)  # the rest of tpl is in clear
-            updates = {f: v for f in sealed if (v := fresh(stored[f])) is not None}
+            # the rest of tpl is in clear; its online templates are sealed as a kind of their own
+            sealed = {b"vectors": context, b"online": f"tpo:{subject}".encode()} if kind == "tpl" else \
+                {field: context for field in stored}
+            updates = {f: v for f, c in sealed.items() if f in stored and (v := fresh(stored[f], c)) is not None}
             pipe.multi()
             if updates:
                 pipe.hset(key, mapping=updates)

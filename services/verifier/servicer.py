@@ -42,19 +42,19 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
             raise InvalidInput("display_samples must index distinct digits' samples")
         templates = self.verifier.enrol(_subject(request), fields, list(request.digits), fingerprints[known],
                                         list(request.originals), list(request.trajectories), designated,
-                                        replace=request.replace)
+                                        replace=request.replace, paths=boxes.paths_of(request.boxes))
         return verifier_pb2.EnrollResponse(model_version=templates.model_version, samples=templates.samples)
 
     def Verify(self, request, context):
         fields, fingerprints, known = _batch(request)
         verdict = self.verifier.verify(_subject(request), fields, list(request.digits), fingerprints[known],
-                                       _DOMAIN.get(request.domain, SCAN))
+                                       _DOMAIN.get(request.domain, SCAN), boxes.paths_of(request.boxes))
         replayed = np.zeros(len(fields), dtype=bool)
         replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(
             scores=verdict.scores.tolist(), passed=verdict.passed.tolist(), writer_ok=verdict.writer_ok,
             model_version=self.verifier.version, policy=self.verifier.policy, replayed=replayed.tolist(),
-            expected_digits=verdict.expected.tolist(), near_miss=verdict.near_miss)
+            expected_digits=verdict.expected.tolist(), near_miss=verdict.near_miss, modalities=verdict.modalities)
 
     def GetEnrollment(self, request, context):
         version, fixed_length = self.verifier.enrolment(_subject(request))

@@ -3,7 +3,9 @@
 A user is a subject (hwotp.subjects: a keyed hash of relying party and user
 id), and every key of one subject carries it as its hash tag, hwotp:{<subject>}:...
 
-  tpl   hash: model version, embedding size, sample count, the sealed templates
+  tpl   hash: model version, embedding size, sample count, the sealed templates;
+        with the online model's version and sealed templates when the user
+        enrolled with strokes
   fpe   the enrolment's box fingerprints (and its display templates'), kept as
         long as the enrolment
   fpa   sorted set by time: fingerprints of accepted answers, one entry per
@@ -14,7 +16,7 @@ id), and every key of one subject carries it as its hash tag, hwotp:{<subject>}:
   dsp   one display template image per digit, when those are shown
   rep   the user's secret repositioning scheme
 
-Everything but the model version, the embedding size and the sample count is
+Everything but the model versions, the embedding sizes and the sample count is
 sealed with AES-GCM (hwotp.sealing), bound to its kind and subject.
 """
 
@@ -56,6 +58,8 @@ class Templates:
     model_version: str
     vectors: np.ndarray  # (10, D) float32 per-digit mean embeddings
     samples: int
+    online: np.ndarray | None = None  # (10, D') of the pen paths, when every sample came as strokes
+    online_version: str = ""
 
 
 def _key(subject: str, kind: str) -> str:
@@ -82,9 +86,15 @@ class TemplateStore:
             raise FailedPrecondition(f"stored templates cannot be opened ({exc}); check HWOTP_TEMPLATE_KEYS") from None
 
     def _templates(self, subject: str, stored: dict) -> Templates:
-        dim = int(stored[b"dim"])
-        vectors = np.frombuffer(self._open(stored[b"vectors"], "tpl", subject), dtype="<f4").reshape(10, dim)
-        return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]))
+        vectors = self._vectors(subject, stored, b"vectors", b"dim")
+        online = self._vectors(subject, stored, b"online", b"online_dim") if b"online" in stored else None
+        return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]), online,
+                         stored.get(b"online_version", b"").decode())
+
+    def _vectors(self, subject: str, stored: dict, field: bytes, dim: bytes) -> np.ndarray:
+        # the online templates are sealed as a kind of their own: one cannot pass for the other
+        kind = "tpl" if field == b"vectors" else "tpo"
+        return np.frombuffer(self._open(stored[field], kind, subject), dtype="<f4").reshape(10, int(stored[dim]))
 
     def _fingerprints(self, subject: str, kind: str, entries) -> np.ndarray:
         opened = b"".join(self._open(entry, kind, subject) for entry in entries)
@@ -105,12 +115,17 @@ class TemplateStore:
             pipe.multi()
             # a re-enrolment replaces the old templates whole or not at all
             pipe.delete(*(_key(subject, kind) for kind in _ENROLMENT))
-            pipe.hset(_key(subject, "tpl"), mapping={
+            stored = {
                 "model_version": templates.model_version,
                 "dim": vectors.shape[1],
                 "vectors": self._seal(vectors.tobytes(), "tpl", subject),
                 "samples": templates.samples,
-            })
+            }
+            if templates.online is not None:
+                online = np.ascontiguousarray(templates.online, dtype="<f4")
+                stored.update(online_version=templates.online_version, online_dim=online.shape[1],
+                              online=self._seal(online.tobytes(), "tpo", subject))
+            pipe.hset(_key(subject, "tpl"), mapping=stored)
             if len(fingerprints):
                 pipe.rpush(_key(subject, "fpe"), self._seal(fingerprint_bytes, "fpe", subject))
             for kind, entries in (("img", images), ("trj", trajectories)):

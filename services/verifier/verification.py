@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 
 import numpy as np
 
 from hwotp import replay_check, reposition, scoring
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
-from hwotp.models import SCAN, ModelBundle
+from hwotp.models import IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.preprocess import prepare_box, prepare_boxes
 from services.verifier import display
 from services.verifier.templates import Templates, TemplateStore
@@ -25,17 +26,18 @@ class Verdict:
     replayed: np.ndarray
     expected: np.ndarray  # the digit each box must hold, after the user's secret repositioning
     near_miss: bool = False  # failed the writer check, but only just
+    modalities: str = IMAGE  # what judged the writer: IMAGE, or IMAGE_ONLINE (the pen's path too)
 
 
 class WriterVerifier:
     def __init__(self, bundle: ModelBundle, store: TemplateStore, metrics: Metrics, policy: str,
                  replay_threshold: float = replay_check.DEFAULT_THRESHOLD, target_far: float | None = None,
                  keep_images: bool = False, display: bool = False, near_miss_margin: float = 1.0,
-                 workers: int = 16):
+                 workers: int = 16, box_floor: float = float("-inf")):
         self.embedder = bundle.verifier("deployed")[0]
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
-        self.near_miss_margin = near_miss_margin
+        self.near_miss_margin, self.box_floor = near_miss_margin, box_floor
         # each domain its own cohort and calibration: raw scores of rendered strokes and of scans differ
         self.scorers = {}
         for domain in bundle.domains:
@@ -44,16 +46,26 @@ class WriterVerifier:
         # inference releases the GIL: a verification embeds its boxes here while it reads
         # Redis (one thread per request thread, workers: HWOTP_WORKERS)
         self.alongside = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
-        # per domain, rule and length 1-10
-        self.thresholds = {domain: {rule: {n: bundle.threshold(rule, n, target_far, domain) for n in range(1, 11)}
-                                    for rule in ("all_pass", "fused_mean")} for domain in bundle.domains}
+        # the pen's path, when the models include an online verifier: strokes are then judged on both
+        self.online = bundle.online_verifier if bundle.has_online else None
+        if self.online is not None:
+            self.online_version, self.image_weight = bundle.online_version, bundle.image_weight
+            self.online_scorer = scoring.Scorer(*reversed(bundle.online_scoring()))
+        judged = [(domain, IMAGE) for domain in bundle.domains] + [(STROKES, IMAGE_ONLINE)] * bool(self.online)
+        # per domain and modalities, rule and length 1-10
+        self.thresholds = {(domain, modalities): {
+            rule: {n: bundle.threshold(rule, n, target_far, domain, modalities) for n in range(1, 11)}
+            for rule in ("all_pass", "fused_mean")} for domain, modalities in judged}
 
-    def _embed(self, batch: np.ndarray) -> np.ndarray:
+    def _embed(self, batch: np.ndarray, model=None, name: str = "verifier") -> np.ndarray:
         started = time.perf_counter()
-        embeddings = self.embedder(batch)
-        self.metrics.inference_seconds.labels("verifier").observe(time.perf_counter() - started)
-        self.metrics.batch_size.labels("verifier").observe(len(batch))
+        embeddings = (model or self.embedder)(batch)
+        self.metrics.inference_seconds.labels(name).observe(time.perf_counter() - started)
+        self.metrics.batch_size.labels(name).observe(len(batch))
         return embeddings
+
+    def _embed_paths(self, paths: np.ndarray) -> np.ndarray:
+        return self._embed(paths, self.online, "online_verifier")
 
     @staticmethod
     def _check_digits(digits, count: int) -> np.ndarray:
@@ -66,17 +78,23 @@ class WriterVerifier:
 
     def enrol(self, subject: str, batch: np.ndarray, digits, fingerprints: np.ndarray,
               originals: list[bytes] = (), trajectories: list[bytes] = (), display_samples=(),
-              replace: bool = False) -> Templates:
+              replace: bool = False, paths: np.ndarray | None = None) -> Templates:
         """originals: the enrolment images, kept sealed only when the service is set to keep them
         (all) or to show display templates (one per digit, rendered anew from display_samples,
         else the most typical); trajectories: serialized strokes per box, kept sealed when the
-        client sent any. Without `replace`, an enrolled subject is refused."""
+        client sent any; paths: every box's pen path (hwotp.trajectory), when all came as
+        strokes: online templates join the image ones. Without `replace`, an enrolled subject
+        is refused."""
         digits = self._check_digits(digits, len(batch))
         missing = sorted(set(range(10)) - set(digits.tolist()))
         if missing:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
+        online = self.alongside.submit(self._embed_paths, paths) if paths is not None and self.online else None
         embeddings = self._embed(batch)
         templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch))
+        if online is not None:
+            templates = replace_fields(templates, online=scoring.make_templates(online.result(), digits),
+                                       online_version=self.online_version)
         kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
         strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
         shown = self._display_images(digits, embeddings, originals, display_samples) if self.display else None
@@ -120,17 +138,20 @@ class WriterVerifier:
         return version, reposition.fixed_length(scheme)
 
     def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray,
-               domain: str = SCAN) -> Verdict:
+               domain: str = SCAN, paths: np.ndarray | None = None) -> Verdict:
         """displayed: the challenge as shown; fingerprints: of the boxes that have one
         (compared with the enrolment's and the accepted answers'; they join them only
         through remember(), once the answer is accepted); domain: where the boxes' ink
-        came from, which picks the calibration."""
+        came from, which picks the calibration; paths: the boxes' pen paths, judged by the
+        online verifier too when the user's enrolment has online templates of its model."""
         if domain not in self.scorers:
             raise FailedPrecondition(f"the verifier model is not calibrated for {domain} boxes")
         displayed = self._check_digits(displayed, len(batch))
         if not 1 <= len(displayed) <= 10:
             raise InvalidInput("between 1 and 10 boxes can be verified at once")
         embedding = self.alongside.submit(self._embed, batch)
+        by_path = domain == STROKES and paths is not None and self.online is not None
+        online = self.alongside.submit(self._embed_paths, paths) if by_path else None
         found = self.store.load_for_verification(subject)
         if found is None:
             raise NotFound("user is not enrolled")
@@ -144,11 +165,18 @@ class WriterVerifier:
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
         scores = self.scorers[domain](embedding.result(), digits, templates.vectors[None])[:, 0]
-        length, thresholds = len(digits), self.thresholds[domain]
+        modalities = IMAGE
+        if online is not None and templates.online is not None and templates.online_version == self.online_version:
+            # two log-likelihood ratios of one box: their (weighted) sum is the box's
+            scores = self.image_weight * scores + \
+                self.online_scorer(online.result(), digits, templates.online[None])[:, 0]
+            modalities = IMAGE_ONLINE
+        length, thresholds = len(digits), self.thresholds[(domain, modalities)]
         passed = scores > thresholds["all_pass"][length]
         writer_ok, near_miss = scoring.writer_check(scores, self.policy, thresholds[self.policy][length],
-                                                    self.near_miss_margin)
-        return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=near_miss)
+                                                    self.near_miss_margin, self.box_floor)
+        self.metrics.writer_checks.labels(modalities).inc()
+        return Verdict(scores, passed, writer_ok, replayed, digits, near_miss=near_miss, modalities=modalities)
 
     def remember(self, subject: str, fingerprints: np.ndarray) -> bool:
         return self.store.remember(subject, fingerprints)

@@ -1,0 +1,135 @@
+"""Train the online writer embedding: pen paths (hwotp.trajectory) of a stroke set's training writers.
+
+python -m training.train_online [--strokes FILE] [--epochs 30] [--onnx models/online-verifier.onnx]
+
+A cosine-margin softmax over writer x digit classes plus one over writers, as
+for the image embedding (training.train_verifier). Every epoch sees each
+training sample's strokes anew under a small random affine change and point
+thinning, so that the network learns the path and not one tablet's sampling.
+Early stopping on the one-digit EER of the validation writers with one
+enrolled sample per digit (models/unipen-split.json; test writers are never read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hwotp import scoring
+from hwotp.trajectory import CHANNELS, POINTS, path_features
+from training import common, nets, protocol, strokes, unipen
+
+DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "online-verifier.onnx"
+VALIDATION_ENROL = 1
+
+
+def features_of(samples: list[strokes.StrokeSample]) -> np.ndarray:
+    return np.stack([path_features(s.strokes) for s in samples])
+
+
+def distorted(sample: strokes.StrokeSample, rng: np.random.Generator) -> np.ndarray:
+    """The sample's path under a random small rotation, shear, aspect change and thinning."""
+    angle, shear = np.radians(rng.uniform(-8, 8)), rng.uniform(-0.12, 0.12)
+    sx, sy = np.exp(rng.uniform(-0.1, 0.1, size=2))
+    matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array(
+        [[sx, shear], [0.0, sy]])
+    step = int(rng.integers(1, 3))
+    moved = []
+    for stroke in sample.strokes:
+        points = stroke[:, :2] @ matrix.T
+        moved.append(points[::step] if len(points) > 2 * step else points)
+    return path_features(moved)
+
+
+def one_digit_eer(model: torch.nn.Module, features: np.ndarray, digits: np.ndarray, writers: np.ndarray) -> float:
+    embeddings = embed(model, features)
+    enrolment = protocol.enrol(digits, writers, VALIDATION_ENROL)
+    scores = protocol.score_matrix(embeddings, enrolment, None, scoring.ScoringConfig())
+    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
+    return protocol.eer(scores[genuine], scores[~genuine])
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, features: np.ndarray, batch: int = 1024) -> np.ndarray:
+    model.eval()
+    return np.concatenate([model(torch.from_numpy(features[i : i + batch])).numpy()
+                           for i in range(0, len(features), batch)])
+
+
+def train(train_samples, val_samples, epochs: int, patience: int, seed: int, batch: int = 128, lr: float = 3e-3):
+    rng = np.random.default_rng(seed)
+    names = sorted({s.writer for s in train_samples})
+    writer_class = np.array([names.index(s.writer) for s in train_samples])
+    writer_digit_class = writer_class * 10 + np.array([s.digit for s in train_samples])
+    model = nets.PathEmbedder(CHANNELS, POINTS)
+    dim = model.dim
+    by_writer_digit = nets.CosineMarginHead(dim, len(names) * 10)
+    by_writer = nets.CosineMarginHead(dim, len(names))
+    parameters = [*model.parameters(), *by_writer_digit.parameters(), *by_writer.parameters()]
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=5e-4)
+    per_epoch = (len(train_samples) + batch - 1) // batch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
+    val_features = features_of(val_samples)
+    val_digits = np.array([s.digit for s in val_samples])
+    val_writers = np.unique([s.writer for s in val_samples], return_inverse=True)[1]
+    best, best_eer, stale, history = None, 2.0, 0, []
+    for epoch in range(epochs):
+        inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in train_samples]))
+        model.train()
+        order = torch.randperm(len(train_samples))
+        progress = tqdm(range(0, len(order), batch), desc=f"online epoch {epoch + 1}/{epochs}", leave=False)
+        for start in progress:
+            idx = order[start : start + batch]
+            embedding = model(inputs[idx])
+            loss = (by_writer_digit(embedding, torch.from_numpy(writer_digit_class[idx.numpy()]))
+                    + 0.5 * by_writer(embedding, torch.from_numpy(writer_class[idx.numpy()])))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+        eer = one_digit_eer(model, val_features, val_digits, val_writers)
+        history.append({"epoch": epoch + 1, "val_eer_1": eer})
+        print(f"epoch {epoch + 1}: validation one-digit EER {eer:.4f}", flush=True)
+        if eer < best_eer:
+            best, best_eer, stale = copy.deepcopy(model.state_dict()), eer, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                print(f"early stop: no gain for {patience} epochs", flush=True)
+                break
+    model.load_state_dict(best)
+    return model.eval(), history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--strokes", type=Path, default=unipen.STROKE_SET)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
+    args = parser.parse_args()
+    if not args.strokes.exists():
+        raise SystemExit(f"no stroke set at {args.strokes}: `make data` writes it from the UNIPEN archive")
+    common.seed_everything(args.seed)
+    samples = strokes.read_stroke_set(args.strokes)
+    split = strokes.load_split()
+    train_samples = [s for s in samples if s.writer in set(split["train"])]
+    val_samples = [s for s in samples if s.writer in set(split["val"])]
+    print(f"paths: {len(train_samples)} training, {len(val_samples)} validation", flush=True)
+    started = time.time()
+    model, history = train(train_samples, val_samples, args.epochs, args.patience, args.seed)
+    minutes = (time.time() - started) / 60
+    print(f"trained in {minutes:.1f} min; best validation one-digit EER {min(h['val_eer_1'] for h in history):.4f}")
+    common.save(model, args.onnx, "embedding", history, minutes, torch.zeros(2, CHANNELS, POINTS), "path")
+
+
+if __name__ == "__main__":
+    main()
