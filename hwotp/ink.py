@@ -2,8 +2,8 @@
 
 A box that comes as strokes is drawn here, never taken from a client's picture
 of it: the strokes' bounding box is scaled so that its longer side spans
-CANVAS pixels, each stroke is drawn as a round-capped polyline PEN_WIDTH of
-that side wide (MNIST's strokes are about a tenth of the digit's height), 4x
+CANVAS pixels, each stroke is drawn as a round-jointed, round-capped polyline
+PEN_WIDTH of that side wide (MNIST's strokes are about a tenth of the digit's height), 4x
 supersampled for anti-aliasing, and the ink is then normalised as a scanned
 box is (hwotp.preprocess). Coordinates are any unit, y pointing down.
 """
@@ -36,13 +36,15 @@ def render_strokes(strokes: Sequence[np.ndarray], pen_width: float = PEN_WIDTH) 
     size = CANVAS * _SUPERSAMPLE + 2 * margin
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
+    radius = width / 2
     for stroke in points:
-        xy = [(margin + (x - low[0]) * scale * _SUPERSAMPLE, margin + (y - low[1]) * scale * _SUPERSAMPLE)
-              for x, y in stroke]
+        xy = [tuple(point) for point in (margin + (stroke - low) * scale * _SUPERSAMPLE).tolist()]
         if len(xy) > 1:
-            draw.line(xy, fill=255, width=width, joint="curve")
-        for x, y in (xy[0], xy[-1]) if len(xy) > 1 else xy:  # round caps, and dots
-            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+            draw.line(xy, fill=255, width=width)
+        # a disk at every point rounds the joints and the caps (and draws dots): as PIL's
+        # curved joints do, for a third of their cost
+        for x, y in xy:
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     small = canvas.resize((size // _SUPERSAMPLE, size // _SUPERSAMPLE), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
 

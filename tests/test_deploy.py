@@ -254,4 +254,9 @@ def test_dockerfile_builds_a_lean_non_root_image():
     assert installs and not any("torch" in line or "[" in line for line in installs)  # runtime only
     assert re.search(r"^USER 10001$", dockerfile, re.M)
     assert '"/usr/bin/tini", "--"' in dockerfile
-    assert "models/recognizer.onnx" in dockerfile and "models/verifier.onnx" in dockerfile
+    # every file models.json names goes into the image (a missing cohort stops the verifier)
+    meta = json.loads((REPO / "models" / "models.json").read_text())
+    named = {m.group(1) for m in re.finditer(r'"file": "([^"]+)"', json.dumps(meta))}
+    assert {"recognizer.onnx", "verifier.onnx", "online-verifier.onnx", "cohort-strokes.npz"} <= named
+    for file in named:
+        assert f"models/{file}" in dockerfile, f"{file} is not copied into the image"

@@ -33,30 +33,66 @@ def _note(entry: dict) -> str:
     return f"Recognizer: {note}.\n\n" if note else ""
 
 
+def _strokes_rows(lengths: dict) -> str:
+    def by(d: dict, kind: str):
+        return d.get("eer_by_modality", {}).get(kind)
+
+    return "\n".join(f"| {n} | {_pct(d.get('eer'))} | {_pct(by(d, 'image'))} | {_pct(by(d, 'online'))} | "
+                     f"{_pct(d.get('eer_dtw_baseline'))} | {_pct(d.get('frr_at_far_1pct'))} | "
+                     f"{_pct(d.get('frr_at_far_0.1pct'))} | {d.get('genuine_attempts')} / {d.get('impostor_attempts')} |"
+                     for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
+
+
 def _strokes_section(meta: dict) -> str:
-    """Touchscreen strokes (UNIPEN test writers rendered by hwotp.ink), when evaluated."""
+    """Touchscreen strokes (UNIPEN test writers as the server receives them), when evaluated."""
     figures = meta["figures"].get("deployed/test/strokes")
     if not figures:
         return ""
-    lengths = figures["verification"]["lengths"]
-    rows = "\n".join(f"| {n} | {_pct(d.get('eer'))} | {_pct(d.get('frr_at_far_1pct'))} | "
-                      f"{_pct(d.get('frr_at_far_0.1pct'))} | {d.get('genuine_attempts')} / {d.get('impostor_attempts')} |"
-                      for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
     system = figures.get("system", {})
+    more = meta["figures"].get("deployed/test/strokes/enrol3")
+    enrol3 = "" if not more else f"""
+With {more['verification']['enrolled_per_digit']} enrolled samples per digit (`--enroll 3`; only
+{more['verification']['writers_enrolled']} test writers have four samples of every digit):
+
+| digits | EER (fused) | image alone | path alone | DTW baseline | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
+|---|---|---|---|---|---|---|---|
+{_strokes_rows(more['verification']['lengths'])}
+"""
+    online = meta.get("online_verifier")
+    scoring = meta["domains"]["strokes"].get("online", {})
+    model = "" if not online else f"""
+The online verifier (`{online['file']}`, {online['version']}) embeds the pen's path:
+`hwotp.trajectory.path_features` joins a box's strokes in writing order, the
+pen-up jumps included, scales them by the bounding box's longer side and
+resamples them to 64 points evenly spaced along the path; each point carries
+x, y, the direction of travel (cos, sin), the turning since the last point
+(cos, sin) and a pen-up flag. It sees the path's shape, order and direction;
+it does not see timing or pressure (UNIPEN's tablets recorded no timing a
+touchscreen's would resemble). Network: 5 conv 1-D (64-128 channels, batch
+norm, pool after the 2nd and 4th), FC 128, unit length; CosFace over UNIPEN
+training writer x digit classes + 0.5 x over writers; each epoch sees every
+path under a fresh small rotation (±8°), shear (±0.12), aspect change (±10%)
+and point thinning (`python -m training.train_online`). Its scores are
+normalised against a cohort of training writers, calibrated per digit into a
+log-likelihood ratio on the validation writers, and a box's score is
+{scoring.get('image_weight', '—')} x the image's ratio + the path's
+(`python -m training.calibrate_online`; the weight chosen on validation writers).
+"""
     return f"""
 ## Touchscreen strokes
 
-UNIPEN 1a test writers of `models/unipen-split.json`, rendered as the server
-renders strokes (`hwotp.ink`), scored in the verifier's strokes domain, with
+UNIPEN 1a test writers of `models/unipen-split.json`, as the server receives
+them: rendered by `hwotp.ink` for the recognizer and the image verifier (in its
+strokes domain), and their pen paths for the online verifier, with
 {figures['verification']['enrolled_per_digit']} enrolled sample per digit
 (`python -m training.evaluate --strokes build/unipen-1a.jsonl --writers test --enroll 1`).
 Digit recognition: **{_pct(figures['recognition']['accuracy'])}** on {figures['recognition']['digits']} digits.
-
-| digits | EER | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
-|---|---|---|---|---|
-{rows}
-
-The deployed decision at {system.get('length')} digits (all-pass, target FAR {_pct(system.get('target_far'))}):
+{model}
+| digits | EER (fused, deployed) | image alone | path alone | DTW baseline | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
+|---|---|---|---|---|---|---|---|
+{_strokes_rows(figures['verification']['lengths'])}
+{enrol3}
+The deployed decision at {system.get('length')} digits ({system.get('policy')}, target FAR {_pct(system.get('target_far'))}):
 FRR {_pct(system.get('frr'))}, FAR {_pct(system.get('far'))}.
 """
 
@@ -116,6 +152,10 @@ only; the test writers are read only by `training.evaluate`.
 
 {_note(meta["recognizer"])}Input of all three: `(batch, 1, 28, 28)` float32 in [0, 1], the MNIST
 normalisation done by `hwotp.preprocess` (shared by training and serving).
+The served recognizer and verifier are quantised to int8 after training
+(`python -m training.quantize`: onnxruntime static quantisation, per-channel
+weights, activation ranges from training writers' digits); cohorts and
+thresholds are fitted on the quantised models.
 Machine: {_cpu()}.
 
 ## Figures on the test writers
@@ -138,8 +178,9 @@ high-school students {_pct(per_series.get('high_school_students', {}).get('accur
 ## The deployed decision
 
 Policy `{VerifierSettings().writer_policy}`: every digit must be recognised as the challenge
-digit and pass its writer threshold (`fused_mean`, set by
-`HWOTP_WRITER_POLICY`, asks the mean score to pass instead). Thresholds were
+digit, the mean of the boxes' calibrated writer scores must pass the threshold
+and no box may score at or below `HWOTP_BOX_FLOOR` ({VerifierSettings().box_floor}); `all_pass`, set by
+`HWOTP_WRITER_POLICY`, asks every digit to pass its threshold instead. Thresholds were
 chosen on the validation writers for a target FAR per attempt of 1% and of
 0.1%, for every length 1-10 (`models.json` → `decision.thresholds`); the
 default is {_pct(decision['target_far'])} (`HWOTP_TARGET_FAR` picks the other). On the
@@ -154,11 +195,11 @@ test writers, at the default length {ChallengeSettings().challenge_length}:
 
 - Random forgeries only: the impostors write their own natural digits. Skilled
   forgers who imitate a victim's digits were not measured (no such data for digits).
-- The pen's path is not scored: strokes are rendered to an image and judged as one;
-  the trajectories a client sends with its enrolment are kept (sealed) for an
-  online verifier to come.
-- The verifier's embedding network was trained on scans only; on strokes it runs
-  with a cohort and calibration of their own (below the scans' accuracy).
+- The image verifier's embedding network was trained on scans only; on strokes it
+  runs with a cohort and calibration of their own (below the scans' accuracy),
+  and the pen's path carries most of the writer evidence there.
+- The online verifier saw no timing or pressure, and UNIPEN's writers wrote on
+  tablets with a pen, not on phones with a finger.
 """
 
 
