@@ -65,9 +65,15 @@ up: $(STUBS)
 down:
 	$(PY) -m local.stack down
 
+# The suite against one redis-server, then its Redis tests again against a 6-node
+# Redis Cluster (the tests that touch no Redis, or bring their own, run once).
+CLUSTER_SKIPS = $(addprefix --ignore=tests/,test_training.py test_offline_commands.py test_deploy.py \
+                  test_redis_sentinel.py test_cluster_faults.py test_web.py)
+
 test: $(VENV)/.full $(STUBS) contracts
 	$(BIN)/lint-imports
 	$(PY) -m pytest
+	HWOTP_LOCAL_REDIS=cluster $(PY) -m pytest -m integration $(CLUSTER_SKIPS)
 
 data: $(VENV)/.runtime
 	$(PY) -m training.download

@@ -69,6 +69,7 @@ class RedisSettings:
     redis_url: str = _setting("HWOTP_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for challenges and templates.")
     redis_sentinels: str = _setting("HWOTP_REDIS_SENTINELS", "", "Comma-separated host:port of Redis Sentinels; when set, the master is found through them (HWOTP_REDIS_URL then only gives password and db).")
     redis_master_name: str = _setting("HWOTP_REDIS_MASTER_NAME", "hwotp", "Sentinel name of the Redis master.")
+    redis_cluster_nodes: str = _setting("HWOTP_REDIS_CLUSTER_NODES", "", "Comma-separated host:port seed nodes of a Redis Cluster; when set the services use the cluster client (HWOTP_REDIS_URL then only gives the password).")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class VerifierSettings(ServiceSettings, RedisSettings, ModelSettings):
     writer_policy: str = _setting("HWOTP_WRITER_POLICY", "fused_mean", "Writer check: fused_mean (the mean of the boxes' scores passes the threshold, and no box is at or below HWOTP_BOX_FLOOR) or all_pass (every box passes its threshold).")
     target_far: float = _setting("HWOTP_TARGET_FAR", 0.0, "Target false-accept rate whose calibrated thresholds the verifier uses: 0.01 or 0.001 (0: the default in models.json).")
     replay_threshold: float = _setting("HWOTP_REPLAY_THRESHOLD", 0.98, "A box whose fingerprint has at least this cosine similarity with one of the user's earlier boxes is a replay (chosen on validation writers: SECURITY.md); above 1 turns the check off.")
+    replica_wait_ms: int = _setting("HWOTP_REPLICA_WAIT_MS", 1000, "An enrolment or deletion is acknowledged only once a Redis replica has it, when the primary has replicas; after this long without one the call fails UNAVAILABLE (it may or may not have been kept: check and retry).")
     replay_history_days: int = _setting("HWOTP_REPLAY_HISTORY_DAYS", 90, "Days the boxes of an accepted answer stay in the user's replay history (the enrolment's stay as long as the enrolment; rejected answers never join).")
     box_floor: float = _setting("HWOTP_BOX_FLOOR", -4.0, "Under fused_mean, no box may score at or below this (calibrated log-likelihood ratio): a box that is clearly someone else's writing fails the attempt, whatever the others score.")
     near_miss_margin: float = _setting("HWOTP_NEAR_MISS_MARGIN", 1.0, "A writer-check rejection whose failing digits all score within this margin below the threshold (calibrated LLR units) is a near miss: step-up and an alert follow.")

@@ -26,7 +26,7 @@ from hwotp.affinity import cpu_list, spread
 from hwotp.client import key_hash
 from hwotp.sealing import new_key_entry
 from hwotp.subjects import new_key as new_subject_key
-from local.redis_server import RedisServer
+from local.redis_server import RedisClusterServers, RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("HWOTP_RUN_DIR") or REPO / "run")  # logs, AOF, stack.json of make run/up
@@ -125,8 +125,10 @@ class Stack:
         self._keys()
         try:
             if not self.env.get("HWOTP_REDIS_URL"):
-                self.redis = RedisServer(self.workdir / "redis").start(detach=self.detach)
-                self.env["HWOTP_REDIS_URL"] = self.redis.url
+                # HWOTP_LOCAL_REDIS=cluster: a 6-node Redis Cluster instead of one redis-server
+                servers = RedisClusterServers if self.env.get("HWOTP_LOCAL_REDIS") == "cluster" else RedisServer
+                self.redis = servers(self.workdir / "redis").start(detach=self.detach)
+                self.env.update(self.redis.env())
             for name, module in SERVICES:
                 self.start_service(name, module, timeout)
         except BaseException:
@@ -134,15 +136,17 @@ class Stack:
             raise
         return self
 
-    def start_service(self, name: str, module: str, timeout: float = 60.0, role: str = "") -> ServiceProcess:
+    def start_service(self, name: str, module: str, timeout: float = 60.0, role: str = "",
+                      port: int = 0) -> ServiceProcess:
         """Start one service; `role` (default: name) picks its settings, so that a
-        second gateway replica can be started as name "gateway-2", role "gateway"."""
+        second gateway replica can be started as name "gateway-2", role "gateway";
+        `port`: where it listens (default: its setting, or a free port)."""
         env = dict(self.env)
         role = role or name
         if role in self.cpus:
             env["HWOTP_CPUS"] = cpu_list(self.cpus[role])
         if not self.fixed_ports:
-            env[f"HWOTP_{role.upper()}_PORT"] = "0"
+            env[f"HWOTP_{role.upper()}_PORT"] = str(port)
             env[f"HWOTP_{role.upper()}_METRICS_PORT"] = "0"
         for other in ("recognizer", "verifier", "challenge"):
             if other in self.services:
@@ -157,6 +161,14 @@ class Stack:
         service.wait_listening(timeout)
         wait_serving(service.address, timeout, self.credentials)
         return service
+
+    def restart_service(self, name: str, timeout: float = 60.0) -> ServiceProcess:
+        """kill -9 one service and start it again on the same port (a crashed pod replaced)."""
+        old = self.services[name]
+        old.process.kill()
+        old.process.wait()
+        port = int(old.address.rsplit(":", 1)[1])
+        return self.start_service(name, dict(SERVICES)[name], timeout, port=port)
 
     @property
     def credentials(self) -> grpc.ChannelCredentials | None:
@@ -183,8 +195,8 @@ class Stack:
 
     def describe(self) -> dict:
         return {"redis": self.env["HWOTP_REDIS_URL"], "api_key": self.api_key,
-                "pids": {n: s.process.pid for n, s in self.services.items()} | (
-                    {"redis": self.redis.process.pid} if self.redis else {}),
+                "pids": {n: s.process.pid for n, s in self.services.items()} | {
+                    "redis" if i == 0 else f"redis-{i}": pid for i, pid in enumerate(self.redis.pids if self.redis else [])},
                 "addresses": {n: s.address for n, s in self.services.items()},
                 "cpus": {n: cpu_list(c) for n, c in self.cpus.items()},
                 "metrics": {n: s.metrics_address for n, s in self.services.items()}}
@@ -201,14 +213,14 @@ def _running_pids() -> dict[str, int]:
     number may belong to some other program, which `down` must not stop."""
     if not STATE_FILE.exists():
         return {}
-    command_of = dict(SERVICES) | {"redis": "redis-server"}
+    command_of = dict(SERVICES)
     alive = {}
     for name, pid in json.loads(STATE_FILE.read_text())["pids"].items():
         try:
             command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if command_of.get(name, name) in command_line:
+        if command_of.get(name, "redis-server" if name.startswith("redis") else name) in command_line:
             alive[name] = pid
     return alive
 

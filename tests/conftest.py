@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
+import redis.cluster
 
 from hwotp import scoring
 from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
@@ -15,9 +17,13 @@ from hwotp.models import IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2
 from local.handwriting import StrokeWriter, Writer
-from local.redis_server import RedisServer
+from local.redis_server import RedisClusterServers, RedisServer
 from local.stack import Stack
 from training import data, split, strokes, unipen
+
+
+# The suite runs against one redis-server, and again against a Redis Cluster (make test).
+CLUSTER = os.environ.get("HWOTP_LOCAL_REDIS") == "cluster"
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +167,10 @@ def stacks(tmp_path):
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    """One redis-server, or with HWOTP_LOCAL_REDIS=cluster a 6-node Redis Cluster (as the
+    stacks of the tests then run on)."""
+    servers = RedisClusterServers if CLUSTER else RedisServer
+    server = servers(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -169,8 +178,11 @@ def redis_server(tmp_path_factory):
 @pytest.fixture
 def redis_client(redis_server):
     """A real Redis, empty for each test."""
-    client = redis.Redis(port=redis_server.port)
-    client.flushall()
+    client = redis_server.client()
+    if CLUSTER:
+        client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+    else:
+        client.flushall()
     yield client
     client.close()
 

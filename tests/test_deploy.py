@@ -17,7 +17,9 @@ from local import dev_secrets
 pytestmark = pytest.mark.integration  # starts processes
 
 REPO = Path(__file__).resolve().parent.parent
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "prod-cluster")
+# Where each overlay's Redis lives, and the ports the services reach it on.
+REDIS = {"dev": ("redis", {"6379"}), "prod": ("redis-ha", {"6379", "26379"}), "prod-cluster": ("redis-cluster", {"6379"})}
 STATELESS = ("gateway", "recognizer", "verifier", "challenge")
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 DEV_SECRETS = dev_secrets.DEFAULT
@@ -150,23 +152,28 @@ def test_network_policies_allow_exactly_the_needed_flows(objects):
                                                         {"50052", "50053", "50054"})
     assert _rules(policies["gateway"], "egress")[1][1] == {"443"}  # the alert webhook
     assert _rules(policies["recognizer"], "egress") == []
-    redis = ("redis", {"6379"}) if overlay == "dev" else ("redis-ha", {"6379", "26379"})
+    redis = REDIS[overlay]
     for name in ("verifier", "challenge"):
         assert _rules(policies[name], "egress") == [(_pods(redis[0]), redis[1])]
     for name in ("recognizer", "verifier", "challenge"):
         assert _ingress_sources(policies[name]) == [(_pods("gateway"), {"grpc"}), scrape]
+    assert {name for name in policies if name.startswith("redis")} <= {redis[0], f"{redis[0]}-create"}
     if overlay == "dev":
         assert _ingress_sources(policies["redis"]) == [(_pods("verifier", "challenge"), {"6379"})]
-    else:
-        assert "redis" not in policies
+    elif overlay == "prod":
         assert _ingress_sources(policies["redis-ha"]) == [(_pods("verifier", "challenge", "redis-ha"), {"6379", "26379"})]
+    else:  # the cluster bus only among the nodes; the create Job reaches Redis and nothing else
+        assert _ingress_sources(policies["redis-cluster"]) == [
+            (_pods("verifier", "challenge", "redis-cluster-create", "redis-cluster"), {"6379"}),
+            (_pods("redis-cluster"), {"16379"})]
+        assert _rules(policies["redis-cluster-create"], "egress") == [(_pods("redis-cluster"), {"6379"})]
 
 
 def test_only_the_gateway_is_exposed(objects):
     overlay, docs = objects
     for name, service in of_kind(docs, "Service").items():
         kind = service["spec"].get("type", "ClusterIP")
-        if name == "gateway" and overlay == "prod":
+        if name == "gateway" and overlay != "dev":
             assert kind == "LoadBalancer"
             assert service["spec"]["loadBalancerSourceRanges"] and service["spec"]["externalTrafficPolicy"] == "Local"
             assert [p["name"] for p in service["spec"]["ports"]] == ["grpc"]
@@ -195,6 +202,19 @@ def test_redis_persists_and_prod_has_sentinel(objects):
         assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
         assert "--requirepass" not in command and "REDIS_PASSWORD)" not in command  # never in arguments
         assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+        return
+    if overlay == "prod-cluster":
+        assert set(sets) == {"redis-cluster"} and sets["redis-cluster"]["spec"]["replicas"] == 6
+        scripts = next(c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("redis-cluster-scripts"))
+        node = scripts["data"]["start-node.sh"]
+        assert "--appendonly yes --appendfsync always" in node and "--maxmemory-policy noeviction" in node
+        assert "--cluster-enabled yes" in node and "--requirepass" not in node
+        assert "--cluster-replicas 1" in scripts["data"]["create-cluster.sh"]
+        assert of_kind(docs, "Job")["redis-cluster-create"]["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+        config = settings(docs)
+        assert "HWOTP_REDIS_SENTINELS" not in config
+        assert config["HWOTP_REDIS_CLUSTER_NODES"].split(",") == [
+            f"redis-cluster-{i}.redis-cluster.hwotp.svc.cluster.local:6379" for i in range(3)]
         return
     redis = sets["redis-ha"]
     assert redis["spec"]["replicas"] == 3
@@ -237,7 +257,7 @@ def test_each_service_gets_only_its_own_secrets_none_inlined_none_committed(obje
         refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
         assert refs == ([f"hwotp-{name}-secrets"] if name in SECRETS else []), name
     secrets = of_kind(docs, "Secret")
-    if overlay == "prod":  # created out of band
+    if overlay != "dev":  # created out of band
         assert not secrets
         return
     assert {name: set(secret["data"]) for name, secret in secrets.items()} == \

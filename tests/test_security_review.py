@@ -269,7 +269,7 @@ def test_strokes_are_bounded_and_redis_cannot_be_filled(own, writers):
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "sample 3" in error.value.details() and rule in error.value.details()
     assert "not enrolled" in pytest.raises(grpc.RpcError, begin, gateway, "jay").value.details()
-    store = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+    store = running.redis.client()
     assert store.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     limit = int(store.config_get("maxmemory")["maxmemory"])
     assert limit > 0

@@ -110,7 +110,7 @@ def test_unknown_user_gets_no_challenge(gateway):
 def test_templates_of_another_model_version_need_reenrolment(gateway, stack, writers):
     user = "bob-old-model"
     gateway.Enroll(writers[0].enrolment(user), timeout=30)
-    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    client = stack.redis.client()
     # as if the verifier had been upgraded since this user enrolled
     client.hset(key_of(subject_of(stack, user), "tpl"), "model_version", "verifier-old")
     with pytest.raises(grpc.RpcError) as error:
@@ -120,7 +120,7 @@ def test_templates_of_another_model_version_need_reenrolment(gateway, stack, wri
 
 
 def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
-    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    client = stack.redis.client()
     user = subject_of(stack, enrolled)
     stored = client.hgetall(key_of(user, "tpl"))
     assert set(stored) == {b"model_version", b"dim", b"vectors", b"samples"}
@@ -145,7 +145,7 @@ def test_strokes_are_kept_sealed_with_the_enrolment_and_deletion_removes_everyth
     request.samples[0].digit = stroke_writers[0].enrolment("x").samples[0].digit
     stroke = request.samples[0].handwriting.strokes[0]
     gateway.Enroll(request, timeout=30)
-    client = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    client = stack.redis.client()
     user = subject_of(stack, "kim")
     sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
     kept = [sealer.open(blob, f"trj:{user}".encode()) for blob in client.lrange(key_of(user, "trj"), 0, -1)]
@@ -193,7 +193,7 @@ def test_image_challenges_only_when_asked(gateway, stack, enrolled, writers):
     image = Image.open(io.BytesIO(pictured.digits_image))
     assert image.format == "PNG" and image.size == (64 * 6, 96)
     # the digits exist only server-side; a user who reads the image answers as usual
-    record = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(
+    record = stack.redis.client().get(
         key_of(subject_of(stack, enrolled), f"ch:{pictured.challenge_id}"))
     digits = json.loads(record)["digits"]
     again = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=enrolled, as_image=True), timeout=10)
@@ -231,7 +231,7 @@ def test_secret_repositioning_accepts_only_the_secret_order(gateway, stack, writ
     assert set_scheme("rotate:2").active  # the scheme can be changed
     assert login(lambda d: apply("reverse", d)) == gateway_pb2.WRONG_DIGITS
     assert login(lambda d: apply("rotate:2", d)) == gateway_pb2.ACCEPTED
-    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).get(key_of(subject_of(stack, "lena"), "rep"))
+    stored = stack.redis.client().get(key_of(subject_of(stack, "lena"), "rep"))
     assert stored and b"rotate" not in stored  # sealed like the templates
     assert not set_scheme("").active
     assert login(as_shown) == gateway_pb2.ACCEPTED
@@ -380,14 +380,14 @@ def test_enrolment_images_kept_sealed_only_when_asked(stacks, stack, writers):
     request = writers[0].enrolment("jo")
     stacks.stub(running).Enroll(request, timeout=30)
     user = subject_of(running, "jo")
-    kept = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"]).lrange(key_of(user, "img"), 0, -1)
+    kept = running.redis.client().lrange(key_of(user, "img"), 0, -1)
     sealer = Sealer.from_settings(running.env["HWOTP_TEMPLATE_KEYS"], "")
     opened = [sealer.open(blob, f"img:{user}".encode()) for blob in kept]
     assert opened == [bytes([s.digit]) + s.handwriting.image for s in request.samples]
     assert not any(s.handwriting.image[:64] in blob for s, blob in zip(request.samples, kept))
     # after a model upgrade (simulated: the templates claim an old model) the user is
     # re-enrolled from the kept images, without writing again
-    client = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+    client = running.redis.client()
     client.hset(key_of(user, "tpl"), "model_version", "verifier-old")
     with pytest.raises(grpc.RpcError, match="re-enrolment required"):
         begin(stacks.stub(running), "jo")
@@ -398,7 +398,7 @@ def test_enrolment_images_kept_sealed_only_when_asked(stacks, stack, writers):
     answer = submit(stacks.stub(running), "jo", challenge, writers[0].write(challenge.digits, rng))
     assert answer.decision == gateway_pb2.ACCEPT
     # by default nothing of the kind is stored
-    default = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    default = stack.redis.client()
     assert not list(default.scan_iter("hwotp:*:img"))
 
 
@@ -408,7 +408,7 @@ def test_late_answer_is_expired(stacks, writers):
     gateway.Enroll(writers[0].enrolment("dave"), timeout=30)
     challenge = begin(gateway, "dave")
     assert challenge.time_limit_s == 1
-    record = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+    record = running.redis.client()
     while record.exists(key_of(subject_of(running, "dave"), f"ch:{challenge.challenge_id}")):
         time.sleep(0.05)  # the time limit has to pass: this is what is tested
     answer = submit(gateway, "dave", challenge, writers[0].write(challenge.digits, rng))
@@ -462,7 +462,7 @@ def test_sigterm_drains_in_flight_calls(stacks, writers):
             challenge_id=c.challenge_id, user_id="frank", boxes=writers[0].write(c.digits, rng)), timeout=15)
             for c in challenges]
         markers = [key_of(subject_of(running, "frank"), f"chm:{c.challenge_id}") for c in challenges]
-        store = redis.Redis.from_url(running.env["HWOTP_REDIS_URL"])
+        store = running.redis.client()
         while [store.get(m) for m in markers] != [b"used"] * 5:  # every call is in the gateway, past its claim
             time.sleep(0.02)
         running.services["gateway"].process.send_signal(signal.SIGTERM)
@@ -492,10 +492,7 @@ def test_redis_kill_during_logins_loses_nothing_and_accepts_nobody(stacks, write
     users = [f"user-{i}" for i in range(5)]
     for user in users:
         gateway.Enroll(writers[0].enrolment(user), timeout=30)
-    store = redis.Redis(port=running.redis.port)
-    store.bgrewriteaof()  # the enrolments on disk now, not within appendfsync's second
-    while store.info("persistence")["aof_rewrite_in_progress"] or store.info("persistence")["aof_rewrite_scheduled"]:
-        time.sleep(0.05)
+    running.redis.persist()  # the enrolments on disk now, not within appendfsync's second
     events, stop = [], threading.Event()
 
     def stream():
@@ -591,7 +588,7 @@ def test_strokes_are_judged_by_their_path_only_for_users_enrolled_with_strokes(g
         strokes = [np.array([(p.x, p.y) for p in s.points]) for s in sample.handwriting.strokes]
         sample.handwriting.CopyFrom(handwriting_pb2.Handwriting(image=png_of_strokes(strokes)))
     gateway.Enroll(pictured, timeout=30)
-    stored = redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"])
+    stored = stack.redis.client()
     assert stored.hexists(key_of(subject_of(stack, 'pat-strokes'), 'tpl'), 'online')
     assert not stored.hexists(key_of(subject_of(stack, 'pat-pictures'), 'tpl'), 'online')
     for user in ("pat-strokes", "pat-pictures"):

@@ -3,14 +3,19 @@ enrolment, accepted answers' boxes for the history's horizon, rejected answers' 
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 
 from hwotp.errors import FailedPrecondition
 from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, new_key_entry
+from local.redis_server import RedisServer
 from services.verifier.reseal import reseal_all
-from services.verifier.templates import Templates, TemplateStore
+from services.verifier.templates import NotReplicated, Templates, TemplateStore
 
 pytestmark = pytest.mark.integration  # starts processes
 
@@ -122,3 +127,26 @@ def test_online_templates_are_kept_sealed_beside_the_image_ones(redis_client):
     # a user enrolled without strokes has none
     store.save("s6", Templates("v1", np.ones((10, 4), dtype=np.float32), 10), boxes(0, 10))
     assert store.load("s6").online is None and store.load("s6").online_version == ""
+
+
+def test_enrolment_and_deletion_are_acknowledged_once_a_replica_has_them(tmp_path):
+    primary, replica = RedisServer(tmp_path / "primary").start(), RedisServer(tmp_path / "replica").start()
+    try:
+        replica.client().replicaof("127.0.0.1", primary.port)
+        deadline = time.monotonic() + 30  # a guard against a hang, not a bound on how fast
+        while replica.client().info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica never synchronised"
+            time.sleep(0.05)
+        store = TemplateStore(primary.client(), Sealer.from_settings(new_key_entry("k"), "k"), replica_wait_ms=300)
+        enrol(store, "s7", 3)
+        # acknowledged: the replica has it at the moment save() returns
+        assert replica.client().hexists("hwotp:{s7}:tpl", "vectors")
+        os.kill(replica.process.pid, signal.SIGSTOP)  # connected, but confirming nothing
+        try:
+            with pytest.raises(NotReplicated, match="no Redis replica confirmed it within 300 ms"):
+                store.delete("s7")
+        finally:
+            os.kill(replica.process.pid, signal.SIGCONT)
+    finally:
+        replica.kill()
+        primary.stop()

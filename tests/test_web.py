@@ -121,7 +121,7 @@ def test_sign_up_enrol_and_log_in_in_a_browser(browser, site, stroke_writers):
     subject = subject_of(stack, "ada")
     sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
     kept = [handwriting_pb2.Handwriting.FromString(sealer.open(blob, f"trj:{subject}".encode())[1:])
-            for blob in redis.Redis.from_url(stack.env["HWOTP_REDIS_URL"]).lrange(key_of(subject, "trj"), 0, -1)]
+            for blob in stack.redis.client().lrange(key_of(subject, "trj"), 0, -1)]
     assert len(kept) == len(written) == 30
     for got, sent in zip(kept, written):
         assert [[(round(p.x), round(p.y)) for p in s.points] for s in got.strokes] == \

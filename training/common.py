@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -29,6 +30,26 @@ def load_split_data(directory: str | None, limit: int | None = None) -> dict[str
 def concat(*sets: data.DigitSet) -> data.DigitSet:
     """Digit sets one after the other (writer keys of stroke sets never meet the scans')."""
     return data.DigitSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in ("images", "digits", "series", "writers")))
+
+
+class BestEpoch:
+    """Early stopping: keeps the weights of the best epoch so far and says when `patience`
+    epochs in a row brought no gain."""
+
+    def __init__(self, patience: int, higher_is_better: bool = False):
+        self.patience, self.sign = patience, 1 if higher_is_better else -1
+        self.best, self.score, self.stale = None, -np.inf, 0
+
+    def saw(self, model: torch.nn.Module, score: float) -> bool:
+        """Record an epoch's validation score; True when training should stop."""
+        if self.sign * score > self.score:
+            self.best, self.score, self.stale = copy.deepcopy(model.state_dict()), self.sign * score, 0
+            return False
+        self.stale += 1
+        if self.stale >= self.patience:
+            print(f"early stop: no gain for {self.patience} epochs", flush=True)
+            return True
+        return False
 
 
 def tensor(images: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,6 @@ enrolled sample per digit (models/unipen-split.json; test writers are never read
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def train(train_samples, val_samples, epochs: int, patience: int, seed: int, bat
     val_features = features_of(val_samples)
     val_digits = np.array([s.digit for s in val_samples])
     val_writers = np.unique([s.writer for s in val_samples], return_inverse=True)[1]
-    best, best_eer, stale, history = None, 2.0, 0, []
+    best, history = common.BestEpoch(patience), []
     for epoch in range(epochs):
         inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in train_samples]))
         model.train()
@@ -97,14 +96,9 @@ def train(train_samples, val_samples, epochs: int, patience: int, seed: int, bat
         eer = one_digit_eer(model, val_features, val_digits, val_writers)
         history.append({"epoch": epoch + 1, "val_eer_1": eer})
         print(f"epoch {epoch + 1}: validation one-digit EER {eer:.4f}", flush=True)
-        if eer < best_eer:
-            best, best_eer, stale = copy.deepcopy(model.state_dict()), eer, 0
-        else:
-            stale += 1
-            if stale >= patience:
-                print(f"early stop: no gain for {patience} epochs", flush=True)
-                break
-    model.load_state_dict(best)
+        if best.saw(model, eer):
+            break
+    model.load_state_dict(best.best)
     return model.eval(), history
 
 

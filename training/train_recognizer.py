@@ -11,7 +11,6 @@ accuracy on both domains; --init starts from trained weights (a fine-tune).
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ def train(train_set, val_set, epochs: int, patience: int, batch: int = 128, lr: 
     steps = epochs * ((len(train_set) + batch - 1) // batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     images, labels = common.tensor(train_set.images), torch.from_numpy(train_set.digits)
-    best, best_accuracy, stale, history = None, -1.0, 0, []
+    best, history = common.BestEpoch(patience, higher_is_better=True), []
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(labels))
@@ -53,14 +52,9 @@ def train(train_set, val_set, epochs: int, patience: int, batch: int = 128, lr: 
         accuracy = float(np.mean([correct[val_set.series == s].mean() for s in np.unique(val_set.series)]))
         history.append({"epoch": epoch + 1, "val_accuracy": accuracy})
         print(f"epoch {epoch + 1}: validation accuracy {accuracy:.4%} (mean over domains)", flush=True)
-        if accuracy > best_accuracy:
-            best, best_accuracy, stale = copy.deepcopy(model.state_dict()), accuracy, 0
-        else:
-            stale += 1
-            if stale >= patience:
-                print(f"early stop: no gain for {patience} epochs", flush=True)
-                break
-    model.load_state_dict(best)
+        if best.saw(model, accuracy):
+            break
+    model.load_state_dict(best.best)
     return model.eval(), history
 
 

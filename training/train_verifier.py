@@ -20,7 +20,6 @@ one enrolled sample per digit); --init starts from trained weights.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
@@ -137,7 +136,7 @@ def train(train_set, val_set, method: str, epochs: int, patience: int, batch: in
     steps = epochs * ((len(train_set) + batch - 1) // batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     images = common.tensor(train_set.images)
-    best, best_eer, stale, history = None, 2.0, 0, []
+    best, history = common.BestEpoch(patience), []
     for epoch in range(epochs):
         model.train()
         progress = tqdm(objective.batches(len(train_set), batch), total=steps // epochs,
@@ -152,14 +151,9 @@ def train(train_set, val_set, method: str, epochs: int, patience: int, batch: in
         eer = validation_eer(model, val_set, method)
         history.append({"epoch": epoch + 1, "val_eer_1": eer})
         print(f"epoch {epoch + 1}: validation one-digit EER {eer:.4f}", flush=True)
-        if eer < best_eer:
-            best, best_eer, stale = copy.deepcopy(model.state_dict()), eer, 0
-        else:
-            stale += 1
-            if stale >= patience:
-                print(f"early stop: no gain for {patience} epochs", flush=True)
-                break
-    model.load_state_dict(best)
+        if best.saw(model, eer):
+            break
+    model.load_state_dict(best.best)
     return model.eval(), history
 
 

@@ -18,7 +18,8 @@ def main() -> None:
     metrics = Metrics("verifier")
     client = redis_client.connect(settings)
     sealer = Sealer.from_settings(settings.template_keys, settings.template_key_id)
-    verifier = WriterVerifier(bundle, TemplateStore(client, sealer, settings.replay_history_days), metrics,
+    verifier = WriterVerifier(bundle, TemplateStore(client, sealer, settings.replay_history_days,
+                                                     replica_wait_ms=settings.replica_wait_ms), metrics,
                               settings.writer_policy, settings.replay_threshold, settings.target_far or None,
                               settings.store_enrolment_images, settings.display_templates, settings.near_miss_margin,
                               settings.workers, settings.box_floor)

@@ -16,7 +16,7 @@ import redis
 
 from hwotp import config, redis_client
 from hwotp.sealing import Sealer, SealError
-from services.verifier.templates import KINDS
+from services.verifier.templates import SEALED_KINDS
 
 
 @dataclass
@@ -31,7 +31,7 @@ def _parts(key: bytes) -> tuple[str, str] | None:
     if not text.startswith("hwotp:{") or "}:" not in text:
         return None
     subject, _, kind = text[len("hwotp:{"):].partition("}:")
-    return (subject, kind) if kind in KINDS else None
+    return (subject, kind) if kind in SEALED_KINDS else None
 
 
 def _reseal_key(client: redis.Redis, sealer: Sealer, key: bytes, subject: str, kind: str) -> int:

@@ -15,6 +15,8 @@ id), and every key of one subject carries it as its hash tag, hwotp:{<subject>}:
   img   the enrolment images, only when asked to keep them
   dsp   one display template image per digit, when those are shown
   rep   the user's secret repositioning scheme
+  ack   a marker rewritten after an enrolment, whose replication confirms
+        the enrolment's (TemplateStore.replicated); it expires within a minute
 
 Everything but the model versions, the embedding sizes and the sample count is
 sealed with AES-GCM (hwotp.sealing), bound to its kind and subject.
@@ -27,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
 
-from hwotp.errors import FailedPrecondition
+from hwotp.errors import FailedPrecondition, Unavailable
 from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, SealError
 
@@ -46,7 +49,8 @@ return 1
 # repositioning scheme and the accepted answers' history outlive re-enrolment
 # and go with deletion.
 _ENROLMENT = ("tpl", "fpe", "img", "trj", "dsp")
-KINDS = (*_ENROLMENT, "fpa", "rep")  # every kind of key the verifier keeps
+SEALED_KINDS = (*_ENROLMENT, "fpa", "rep")
+KINDS = (*SEALED_KINDS, "ack")  # every kind of key the verifier keeps
 
 
 class AlreadyEnrolled(FailedPrecondition):
@@ -70,9 +74,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class NotReplicated(Unavailable):
+    """A write no replica confirmed in time: it may be lost if the primary fails now."""
+
+
 class TemplateStore:
-    def __init__(self, client: redis.Redis, sealer: Sealer, history_days: int = 90, clock=_now_ms):
+    def __init__(self, client: redis.Redis, sealer: Sealer, history_days: int = 90, clock=_now_ms,
+                 replica_wait_ms: int = 1000):
         self.client, self.sealer, self.clock = client, sealer, clock
+        self.replica_wait_ms = replica_wait_ms
         self.horizon_ms = history_days * 86_400_000
         self._remember = client.register_script(_REMEMBER)
 
@@ -137,6 +147,7 @@ class TemplateStore:
                                                          for digit, image in display.items()})
 
         self.client.transaction(write, _key(subject, "tpl"))
+        self.replicated(subject, "enrolment")
 
     def display_templates(self, subject: str, digits) -> list[bytes] | None:
         """The display template image of each digit, None when none are kept."""
@@ -201,4 +212,32 @@ class TemplateStore:
         return version.decode() if version is not None else None
 
     def delete(self, subject: str) -> bool:
-        return bool(self.client.delete(*(_key(subject, kind) for kind in KINDS)))
+        keys = [_key(subject, kind) for kind in KINDS]
+        return bool(self._written_then_confirmed(subject, "deletion", lambda pipe: pipe.delete(*keys)))
+
+    def replicated(self, subject: str, what: str) -> None:
+        """Return once a replica has what was written for the subject (NotReplicated after
+        replica_wait_ms), when its primary has replicas. WAIT counts the writes of its own
+        connection: a marker is written on the connection that waits, and since the
+        replication stream is ordered, a replica that has it has everything written before."""
+        self._written_then_confirmed(subject, what, lambda pipe: pipe.set(_key(subject, "ack"), b"1", px=60_000),
+                                     only_with_replicas=True)
+
+    def _written_then_confirmed(self, subject: str, what: str, write, only_with_replicas: bool = False):
+        """write(pipe) on the primary of the subject's slot, then WAIT 1 on that connection."""
+        node = self.client
+        if isinstance(node, RedisCluster):
+            node = node.get_redis_connection(node.get_node_from_key(_key(subject, "tpl")))
+        replicas = node.info("replication").get("connected_slaves", 0)
+        if only_with_replicas and not replicas:
+            return None  # a single Redis: durability is its AOF's
+        with node.pipeline(transaction=False) as pipe:
+            write(pipe)
+            if replicas:
+                pipe.execute_command("WAIT", 1, self.replica_wait_ms)
+            written, *confirmed = pipe.execute()
+        if replicas and int(confirmed[0]) < 1:
+            raise NotReplicated(f"the {what} was written but no Redis replica confirmed it within "
+                                f"{self.replica_wait_ms} ms: it may be lost if the primary fails now; "
+                                "check with GetEnrollment and retry")
+        return written
