@@ -1,11 +1,15 @@
 """Faults under load against a real Redis Cluster: python -m bench.faults [--seconds 8] [--out bench/faults.json]
 
 Starts a stack on a 6-node Redis Cluster (three primaries, a replica each, all on
-loopback), enrols users, and keeps logins running from several threads: genuine
-answers, attacks (the user's own hand writing the wrong digits: every one must be
-rejected) and, after each accepted answer, the same challenge submitted again
-(every one must be rejected). Enrolments continue during the run. Meanwhile, one
-after the other:
+loopback), enrols users (UNIPEN test writers, as strokes), and keeps logins
+running from several threads: genuine answers, impostors (another writer's hand
+writing the right digits) and attacks (the user's own hand writing the wrong
+digits), and after each accepted answer the same challenge submitted again.
+Each user's genuine probes are ones the models accept and each impostor's ones
+the writer check rejects against that user (local.verdicts), so that every
+accepted impostor, attack or second submission is the system's fault, not a
+model's error. Enrolments continue during the run. Meanwhile, one after the
+other:
 
   primary   kill -9 of a Redis primary: its replica is promoted
   service   kill -9 of the verifier, started again on its port
@@ -30,11 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 
-from bench.loadgen import LOAD_TEST_ENV, Handwriting
+from bench.loadgen import LOAD_TEST_ENV, stroke_writers
 from hwotp.client import gateway_channel, gateway_stub
+from hwotp.models import STROKES, ModelBundle
 from hwotp.v1 import gateway_pb2
+from local.handwriting import StrokeWriter
 from local.stack import Stack
+from local.verdicts import keep_certain
 
 REPO = Path(__file__).resolve().parent.parent
 FAULTS = ("primary", "service", "redis")
@@ -45,7 +53,7 @@ RECOVERY_GUARD_S = 120  # a guard against a run that never recovers, not a targe
 class Call:
     started: float
     ended: float
-    kind: str  # "genuine", "attack", "again" (a used challenge), "enrol"
+    kind: str  # "genuine", "impostor", "attack" (wrong digits), "again" (a used challenge), "enrol"
     outcome: str  # the decision (ACCEPT / REJECT), "OK" for an enrolment, or the status code
 
 
@@ -64,18 +72,28 @@ def _wrong(digits: str) -> str:
     return "".join(str((int(c) + 1) % 10) for c in digits)
 
 
-def _logins(gateway, handwriting: Handwriting, users: list[tuple[int, str]], run: Run, stop: threading.Event,
-            seed: int) -> None:
+@dataclass
+class User:
+    name: str
+    own: StrokeWriter  # their probes the models accept
+    impostor: StrokeWriter  # another writer's probes the writer check rejects against them
+
+
+def _logins(gateway, users: list[User], run: Run, stop: threading.Event, seed: int) -> None:
     rng = random.Random(seed)
+    draw = np.random.default_rng(seed)
     while not stop.is_set():
-        index, user = rng.choice(users)
-        kind = "attack" if rng.random() < 0.3 else "genuine"
+        user = rng.choice(users)
+        kind = rng.choices(("genuine", "impostor", "attack"), weights=(6, 2, 2))[0]
         started = time.monotonic()
         try:
-            challenge = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user), timeout=5)
-            written = challenge.digits if kind == "genuine" else _wrong(challenge.digits)
-            request = gateway_pb2.SubmitChallengeRequest(challenge_id=challenge.challenge_id, user_id=user,
-                                                          boxes=handwriting.write(index, written, rng))
+            challenge = gateway.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=user.name), timeout=5)
+            if kind == "attack":
+                boxes = user.own.write(_wrong(challenge.digits), draw)
+            else:
+                boxes = (user.own if kind == "genuine" else user.impostor).write(challenge.digits, draw)
+            request = gateway_pb2.SubmitChallengeRequest(challenge_id=challenge.challenge_id, user_id=user.name,
+                                                          boxes=boxes)
             answer = gateway.SubmitChallenge(request, timeout=5)
             run.add(Call(started, time.monotonic(), kind, gateway_pb2.Decision.Name(answer.decision)))
             if answer.decision == gateway_pb2.ACCEPT:
@@ -87,14 +105,14 @@ def _logins(gateway, handwriting: Handwriting, users: list[tuple[int, str]], run
             stop.wait(0.05)
 
 
-def _enrolments(gateway, handwriting: Handwriting, run: Run, stop: threading.Event) -> None:
+def _enrolments(gateway, users: list[User], run: Run, stop: threading.Event) -> None:
     n = 0
     while not stop.is_set():
         user = f"late-{n}"
         n += 1
         started = time.monotonic()
         try:
-            gateway.Enroll(handwriting.enrolment(n % len(handwriting.writers), user), timeout=10)
+            gateway.Enroll(users[n % len(users)].own.enrolment(user), timeout=10)
             run.add(Call(started, time.monotonic(), "enrol", "OK"))
             with run.lock:
                 run.enrolled.append(user)
@@ -131,23 +149,38 @@ def _still_enrolled(gateway, user: str) -> bool:
         raise
 
 
+def _users(count: int) -> list[User]:
+    """Pairs of UNIPEN test writers, each victim's probes and the next writer's against them
+    kept only where the models' decision is certain; pairs where none is left are skipped."""
+    bundle, writers, users = ModelBundle.load(), stroke_writers(count + 1), []
+    for victim, other in zip(writers, writers[1:]):
+        own, impostor = StrokeWriter(victim.strokes, victim.digits), StrokeWriter(other.strokes, other.digits)
+        try:
+            keep_certain(bundle, own, impostor, STROKES)
+        except ValueError:
+            continue
+        users.append(User(f"user-{len(users)}", own, impostor))
+    if len(users) < 2:
+        raise SystemExit("fewer than two test writers with probes of certain decisions")
+    return users
+
+
 def run_faults(seconds: float, users: int = 6, threads: int = 3, faults=FAULTS) -> dict:
-    handwriting = Handwriting(users, ink="strokes")
-    report: dict = {"seconds_between_faults": seconds, "faults": {}}
+    people = _users(users)
+    report: dict = {"seconds_between_faults": seconds, "users": len(people), "faults": {}}
     with tempfile.TemporaryDirectory() as workdir:
         stack = Stack(Path(workdir), env={**LOAD_TEST_ENV, "HWOTP_LOCAL_REDIS": "cluster"}).start()
         try:
             with gateway_channel(stack.gateway, stack.api_key) as channel:
                 gateway = gateway_stub(channel)
                 run = Run()
-                people = [(i, f"user-{i}") for i in range(len(handwriting.writers))]
-                for index, user in people:
-                    gateway.Enroll(handwriting.enrolment(index, user), timeout=30)
-                    run.enrolled.append(user)
+                for user in people:
+                    gateway.Enroll(user.own.enrolment(user.name), timeout=30)
+                    run.enrolled.append(user.name)
                 stop = threading.Event()
-                workers = [threading.Thread(target=_logins, args=(gateway, handwriting, people, run, stop, seed))
+                workers = [threading.Thread(target=_logins, args=(gateway, people, run, stop, seed))
                            for seed in range(threads)]
-                workers.append(threading.Thread(target=_enrolments, args=(gateway, handwriting, run, stop)))
+                workers.append(threading.Thread(target=_enrolments, args=(gateway, people, run, stop)))
                 for worker in workers:
                     worker.start()
                 try:
@@ -175,12 +208,13 @@ def run_faults(seconds: float, users: int = 6, threads: int = 3, faults=FAULTS) 
                 lost = [user for user in run.enrolled if not _still_enrolled(gateway, user)]
         finally:
             stack.stop()
-    by_kind = {kind: sum(c.kind == kind for c in run.calls) for kind in ("genuine", "attack", "again", "enrol")}
+    by_kind = {kind: sum(c.kind == kind for c in run.calls)
+               for kind in ("genuine", "impostor", "attack", "again", "enrol")}
     report.update(
         calls=by_kind,
         genuine_accepted=sum(c.kind == "genuine" and c.outcome == "ACCEPT" for c in run.calls),
         failed_by_status=dict(Counter(c.outcome for c in run.calls if c.outcome not in ("ACCEPT", "REJECT", "OK"))),
-        false_accepts=sum(c.kind == "attack" and c.outcome == "ACCEPT" for c in run.calls),
+        false_accepts=sum(c.kind in ("impostor", "attack") and c.outcome == "ACCEPT" for c in run.calls),
         double_redemptions=sum(c.kind == "again" and c.outcome == "ACCEPT" for c in run.calls),
         acknowledged_enrolments=len(run.enrolled),
         enrolments_lost=len(lost),

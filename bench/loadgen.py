@@ -72,25 +72,9 @@ class Handwriting:
             raise SystemExit("need at least two test writers")
 
     def _strokes(self, writers: int, seed: int) -> None:
-        if not unipen.STROKE_SET.exists():
-            raise SystemExit(f"no stroke set at {unipen.STROKE_SET}: `make data` writes it from the UNIPEN archive")
-        samples = strokes.samples_of(strokes.read_stroke_set(unipen.STROKE_SET), "test")
-        recognizer = ModelBundle.load().recognizer
-        names = sorted({s.writer for s in samples})
-        random.Random(seed).shuffle(names)
-        for name in names:
-            mine = [s for s in samples if s.writer == name]
-            digits = np.array([s.digit for s in mine])
-            if np.bincount(digits, minlength=10).min() < 4:  # 3 to enrol and at least one probe of every digit
-                continue
-            writer = StrokeWriter([s.strokes for s in mine], digits)
-            enrolled = writer.enrol_index
-            if not (recognizer(writer.fields(enrolled)).argmax(axis=1) == digits[enrolled]).all():
-                continue  # the gateway refuses an enrolment with a misread sample
+        for writer in stroke_writers(writers, seed):
             probes = {d: [writer.box(i) for i in rows] for d, rows in writer.probes.items()}
             self.writers.append((writer.enrolment(""), probes))
-            if len(self.writers) == writers:
-                break
 
     def _scans(self, writers: int, seed: int) -> None:
         digits = data.load().of_writers(split.load_split()["test"])
@@ -119,6 +103,30 @@ class Handwriting:
     def write(self, index: int, digits: str, rng: random.Random) -> list:
         probes = self.writers[index][1]
         return [rng.choice(probes[int(c)]) for c in digits]
+
+
+def stroke_writers(count: int, seed: int = 0) -> list[StrokeWriter]:
+    """UNIPEN test writers with three samples of every digit to enrol, all read right (the
+    gateway refuses an enrolment with a misread sample), and a probe of each; in an order
+    of their own."""
+    if not unipen.STROKE_SET.exists():
+        raise SystemExit(f"no stroke set at {unipen.STROKE_SET}: `make data` writes it from the UNIPEN archive")
+    samples = strokes.samples_of(strokes.read_stroke_set(unipen.STROKE_SET), "test")
+    recognizer = ModelBundle.load().recognizer
+    names = sorted({s.writer for s in samples})
+    random.Random(seed).shuffle(names)
+    out = []
+    for name in names:
+        mine = [s for s in samples if s.writer == name]
+        digits = np.array([s.digit for s in mine])
+        if np.bincount(digits, minlength=10).min() < 4:
+            continue
+        writer = StrokeWriter([s.strokes for s in mine], digits)
+        if (recognizer(writer.fields(writer.enrol_index)).argmax(axis=1) == digits[writer.enrol_index]).all():
+            out.append(writer)
+        if len(out) == count:
+            break
+    return out
 
 
 def arrival_gaps(rate: float, seed: int):

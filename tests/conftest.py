@@ -10,15 +10,14 @@ import pytest
 import redis
 import redis.cluster
 
-from hwotp import scoring
 from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
-from hwotp.config import ChallengeSettings, VerifierSettings
-from hwotp.models import IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
+from hwotp.models import SCAN, STROKES, ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2
 from local.handwriting import StrokeWriter, Writer
 from local.redis_server import RedisClusterServers, RedisServer
 from local.stack import Stack
+from local.verdicts import keep_certain
 from training import data, split, strokes, unipen
 
 
@@ -35,34 +34,6 @@ def bundle() -> ModelBundle:
 def test_digits() -> data.DigitSet:
     """Digits of the test writers only (never used to train or tune)."""
     return data.load().of_writers(split.load_split()["test"])
-
-
-def _probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str = SCAN) -> dict[int, np.ndarray]:
-    """Per digit: which of the writer's probes are read right, and which score above the deployed
-    writer threshold against the victim's enrolment (the online verifier's too, for strokes):
-    an attempt of such boxes passes the deployed check, one of boxes below it fails."""
-    settings = VerifierSettings()
-    embedder, config, cohort = bundle.verifier("deployed", domain)
-    enrolled = victim.enrol_index, victim.digits[victim.enrol_index]
-    templates = scoring.make_templates(embedder(victim.fields(enrolled[0])), enrolled[1])
-    scorer = scoring.Scorer(cohort, config)
-    by_path = domain == STROKES and bundle.has_online
-    if by_path:
-        online_config, online_cohort = bundle.online_scoring()
-        online_scorer = scoring.Scorer(online_cohort, online_config)
-        online_templates = scoring.make_templates(bundle.online_verifier(victim.paths(enrolled[0])), enrolled[1])
-    threshold = bundle.threshold(settings.writer_policy, length, domain=domain,
-                                 modalities=IMAGE_ONLINE if by_path else IMAGE)
-    out = {}
-    for digit, rows in writer.probes.items():
-        fields, digits = writer.fields(rows), np.full(len(rows), digit)
-        read = bundle.recognizer(fields).argmax(axis=1) == digit
-        score = scorer(embedder(fields), digits, templates[None])[:, 0]
-        if by_path:
-            score = bundle.image_weight * score + \
-                online_scorer(bundle.online_verifier(writer.paths(rows)), digits, online_templates[None])[:, 0]
-        out[digit] = (read, (score > threshold) & (score > settings.box_floor))
-    return out
 
 
 def _writer(digits: data.DigitSet, key: int) -> Writer:
@@ -82,21 +53,8 @@ def writers(bundle, test_digits) -> tuple[Writer, Writer]:
     from local.demo import DEMO_WRITER, IMPOSTOR_WRITER
 
     genuine, impostor = _writer(test_digits, DEMO_WRITER), _writer(test_digits, IMPOSTOR_WRITER)
-    _deterministic(bundle, genuine, impostor, SCAN)
+    keep_certain(bundle, genuine, impostor, SCAN)
     return genuine, impostor
-
-
-def _deterministic(bundle: ModelBundle, genuine, impostor, domain: str) -> None:
-    """Keep of each writer only probes whose decision is certain: a genuine login writes
-    probes the models accept, an impostor probes the writer check rejects against the victim."""
-    length = ChallengeSettings().challenge_length
-    own = _probe_verdicts(bundle, genuine, genuine, length, domain)
-    genuine.probes = {d: genuine.probes[d][read & ok] for d, (read, ok) in own.items()}
-    other = _probe_verdicts(bundle, impostor, genuine, length, domain)
-    impostor.probes = {d: impostor.probes[d][read & ~ok] for d, (read, ok) in other.items()}
-    for who, w in (("genuine", genuine), ("impostor", impostor)):
-        empty = [d for d, rows in w.probes.items() if len(rows) == 0]
-        assert not empty, f"{who} writer has no usable probe of digits {empty}; choose other writers"
 
 
 STROKE_WRITERS = ("apb/Bill_Cleveland", "apb/Rosemary_Maselli")  # test writers of models/unipen-split.json
@@ -118,7 +76,7 @@ def stroke_writers(bundle, stroke_samples) -> tuple[StrokeWriter, StrokeWriter]:
     for name in STROKE_WRITERS:
         mine = [s for s in samples if s.writer == name]
         made.append(StrokeWriter([s.strokes for s in mine], np.array([s.digit for s in mine])))
-    _deterministic(bundle, made[0], made[1], STROKES)
+    keep_certain(bundle, made[0], made[1], STROKES)
     return made[0], made[1]
 
 
