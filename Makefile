@@ -70,7 +70,7 @@ down:
 CLUSTER_SKIPS = $(addprefix --ignore=tests/,test_training.py test_offline_commands.py test_deploy.py \
                   test_redis_sentinel.py test_cluster_faults.py test_web.py)
 
-test: $(VENV)/.full $(STUBS) contracts
+test: $(VENV)/.full $(STUBS) $(STROKE_SET) contracts
 	$(BIN)/lint-imports
 	$(PY) -m pytest
 	HWOTP_LOCAL_REDIS=cluster $(PY) -m pytest -m integration $(CLUSTER_SKIPS)

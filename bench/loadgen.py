@@ -109,9 +109,7 @@ def stroke_writers(count: int, seed: int = 0) -> list[StrokeWriter]:
     """UNIPEN test writers with three samples of every digit to enrol, all read right (the
     gateway refuses an enrolment with a misread sample), and a probe of each; in an order
     of their own."""
-    if not unipen.STROKE_SET.exists():
-        raise SystemExit(f"no stroke set at {unipen.STROKE_SET}: `make data` writes it from the UNIPEN archive")
-    samples = strokes.samples_of(strokes.read_stroke_set(unipen.STROKE_SET), "test")
+    samples = strokes.samples_of(unipen.samples(), "test")
     recognizer = ModelBundle.load().recognizer
     names = sorted({s.writer for s in samples})
     random.Random(seed).shuffle(names)

@@ -63,8 +63,7 @@ STROKE_WRITERS = ("apb/Bill_Cleveland", "apb/Rosemary_Maselli")  # test writers 
 @pytest.fixture(scope="session")
 def stroke_samples() -> list[strokes.StrokeSample]:
     """UNIPEN's digits as a stroke set (`make data` writes it; else read from the archive)."""
-    path = unipen.STROKE_SET if unipen.STROKE_SET.exists() else None
-    return strokes.read_stroke_set(path) if path else unipen.read_archive(unipen.default_archive())
+    return unipen.samples()
 
 
 @pytest.fixture(scope="session")

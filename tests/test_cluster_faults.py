@@ -16,7 +16,8 @@ def test_faults_under_load_accept_no_attack_redeem_nothing_twice_and_lose_no_enr
     assert set(report["faults"]) == set(FAULTS)
     for fault, figures in report["faults"].items():
         assert figures["seconds_to_recover"] is not None, f"logins never came back after {fault}"
-    assert report["calls"]["attack"] > 0 and report["calls"]["again"] > 0 and report["genuine_accepted"] > 0
+        assert figures["false_accepts"] == 0 and figures["double_redemptions"] == 0, fault
+    assert min(report["calls"][kind] for kind in ("impostor", "attack", "again")) > 0 and report["genuine_accepted"] > 0
     assert report["false_accepts"] == 0
     assert report["double_redemptions"] == 0
     assert report["acknowledged_enrolments"] > 0 and report["enrolments_lost"] == 0

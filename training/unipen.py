@@ -28,7 +28,7 @@ import numpy as np
 
 from training import data
 from training import strokes
-from training.strokes import StrokeSample, write_stroke_set
+from training.strokes import StrokeSample, read_stroke_set, write_stroke_set
 
 def default_archive() -> Path:
     """$HWOTP_UNIPEN, else beside the digit data directory ($HWOTP_DATA_DIR's parent, or ../shared/data)."""
@@ -115,6 +115,13 @@ def read_archive(archive: Path) -> list[StrokeSample]:
                 flipped = [np.column_stack([s[:, 0], -s[:, 1]]) for s in strokes]  # y up -> y down
                 samples.append(StrokeSample(writer, int(match.group(2)), flipped))
     return samples
+
+
+def samples() -> list[StrokeSample]:
+    """UNIPEN's digits: from the stroke set `make data` writes, else read from the archive."""
+    if STROKE_SET.exists():
+        return read_stroke_set(STROKE_SET)
+    return read_archive(default_archive())
 
 
 def main() -> None:
