@@ -9,9 +9,10 @@ domain (models.json "domains"; "scan" is the top-level entry).
 Boxes written as strokes are also judged by the online verifier, an embedding
 of the pen's path (hwotp.trajectory). Its scores are calibrated like the
 image's, and a box's writer score is then the sum of the two log-likelihood
-ratios (the image's weighted, as chosen on validation writers): the "image+online" modalities, with thresholds of their own
-(models.json "domains"."strokes"."online"). A box without a path, or a user
-enrolled without strokes, is judged on the image alone ("image").
+ratios (the image's weighted, as chosen on validation writers): the
+"image+online" modalities, with thresholds of their own (models.json
+"domains"."strokes"."online"). A box without a path, or a user enrolled
+without strokes, is judged on the image alone ("image").
 """
 
 from __future__ import annotations

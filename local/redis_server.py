@@ -28,14 +28,23 @@ def redis_cli() -> str:
     return shutil.which("redis-cli") or str(Path(redis_binary()).with_name("redis-cli"))
 
 
-def free_port(below: int = 65536) -> int:
-    """A free loopback port under `below` (a cluster node also binds its port + 10000)."""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def free_cluster_port() -> int:
+    """A free loopback port whose cluster bus port (+10000) is free too."""
     while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < below:
-            return port
+        port = free_port()
+        if port + 10000 < 65536:
+            try:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                continue
 
 
 class RedisServer:
@@ -112,7 +121,7 @@ class RedisClusterServers:
     def __init__(self, directory: Path, maxmemory: str = "256mb"):
         self.directory = Path(directory)
         count = self.PRIMARIES * (1 + self.REPLICAS_EACH)
-        self.nodes = [RedisServer(self.directory / f"node-{i}", free_port(below=55536), maxmemory=maxmemory,
+        self.nodes = [RedisServer(self.directory / f"node-{i}", free_cluster_port(), maxmemory=maxmemory,
                                   extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                          "--cluster-node-timeout", "2000"))
                       for i in range(count)]
@@ -143,7 +152,16 @@ class RedisClusterServers:
     def start(self, detach: bool = False, timeout: float = 60.0) -> "RedisClusterServers":
         formed = (self.nodes[0].directory / "nodes.conf").exists()
         for node in self.nodes:
-            node.start(detach=detach)
+            for attempt in range(5):
+                try:
+                    node.start(detach=detach)
+                    break
+                except RuntimeError:
+                    # another process took the port (or its bus port) since it was picked: a
+                    # cluster not yet formed may move; a formed one's nodes are known by address
+                    if formed or attempt == 4:
+                        raise
+                    node.port = free_cluster_port()
         if not formed:
             created = subprocess.run([redis_cli(), "--cluster", "create", *self.seeds.split(","),
                                       "--cluster-replicas", str(self.REPLICAS_EACH), "--cluster-yes"],
