@@ -55,3 +55,11 @@ def test_a_stroke_command_without_its_data_says_where_to_get_it_and_writes_nothi
     assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
     assert "zenodo" in finished.stderr.lower() or "make data" in finished.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_signature_evaluation_without_its_data_says_where_to_get_it_and_writes_nothing(tmp_path):
+    finished = run_module("training.evaluate_signatures", "--data", str(tmp_path / "missing.zip"),
+                          "--out", str(tmp_path / "out"))
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr, finished.stderr
+    assert "SVC2004" in finished.stderr and "--data" in finished.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -92,3 +92,17 @@ def test_strokes_evaluation_reports_each_modality_and_the_dtw_baseline(stroke_sl
         assert all(0 <= v <= 0.6 for v in [figures["eer"], figures["eer_dtw_baseline"],
                                            *figures["eer_by_modality"].values()])
     assert report["system"]["modalities"] == "image+online" and report["system"]["policy"] == "fused_mean"
+
+
+def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_path):
+    out = tmp_path / "signatures"
+    _run("training.evaluate_signatures", "--fit-users", "1-2", "--users", "3-5", "--draws", "1", "--out", str(out))
+    report = json.loads((out / "report.json").read_text())
+    assert report["users"] == [3, 4, 5] and report["fit_users"] == [1, 2] and report["references"] == 5
+    assert 0 <= report["skilled"]["eer"] <= 0.6 and 0 <= report["random"]["eer"] <= 0.6
+    assert report["skilled"]["forgeries"] == 3 * 20 and report["random"]["forgeries"] == 3 * 2
+    assert set(report["fit"]) and report["verifier"]["duration_weight"] in [float(w) for w in report["fit"]]
+    assert (out / "det.png").stat().st_size > 1000
+    overlapping = run_module("training.evaluate_signatures", "--fit-users", "1-3", "--users", "3-5",
+                             "--out", str(tmp_path / "x"))
+    assert overlapping.returncode == 1 and "overlap" in overlapping.stderr and "Traceback" not in overlapping.stderr
