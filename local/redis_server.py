@@ -3,6 +3,7 @@ one redis-server, or a Redis Cluster of three primaries with a replica each."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -113,18 +114,21 @@ class RedisServer:
 
 class RedisClusterServers:
     """A Redis Cluster on loopback: three primaries and a replica of each, every node with
-    AOF in a directory of its own. Started again after a stop, the nodes find each other
-    from their nodes.conf and the cluster comes back with its data."""
+    AOF in a directory of its own. Started again after a stop, even by another process
+    (the ports are kept in the directory's ports.json), the nodes find each other from
+    their nodes.conf and the cluster comes back with its data."""
 
     PRIMARIES, REPLICAS_EACH = 3, 1
 
     def __init__(self, directory: Path, maxmemory: str = "256mb"):
         self.directory = Path(directory)
         count = self.PRIMARIES * (1 + self.REPLICAS_EACH)
-        self.nodes = [RedisServer(self.directory / f"node-{i}", free_cluster_port(), maxmemory=maxmemory,
+        kept = self.directory / "ports.json"
+        ports = json.loads(kept.read_text()) if kept.exists() else [free_cluster_port() for _ in range(count)]
+        self.nodes = [RedisServer(self.directory / f"node-{i}", port, maxmemory=maxmemory,
                                   extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                          "--cluster-node-timeout", "2000"))
-                      for i in range(count)]
+                      for i, port in enumerate(ports)]
 
     @property
     def seeds(self) -> str:
@@ -163,6 +167,8 @@ class RedisClusterServers:
                         raise
                     node.port = free_cluster_port()
         if not formed:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / "ports.json").write_text(json.dumps([node.port for node in self.nodes]))
             created = subprocess.run([redis_cli(), "--cluster", "create", *self.seeds.split(","),
                                       "--cluster-replicas", str(self.REPLICAS_EACH), "--cluster-yes"],
                                      capture_output=True, text=True, timeout=timeout)
