@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
 from hwotp import trajectory
-from hwotp.onnx_model import OnnxModel
-from training import strokes
+from hwotp.models import IMAGE_ONLINE, STROKES, ModelBundle
+from hwotp.onnx_model import OnnxModel, sha256_of
+from training import quantize, strokes
 from tests.commands import run_module
 from tests.data_slice import write_slice
 
@@ -106,3 +108,39 @@ def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_p
     overlapping = run_module("training.evaluate_signatures", "--fit-users", "1-3", "--users", "3-5",
                              "--out", str(tmp_path / "x"))
     assert overlapping.returncode == 1 and "overlap" in overlapping.stderr and "Traceback" not in overlapping.stderr
+
+
+def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slice, tmp_path):
+    """calibrate_strokes then calibrate_online on a copy of the committed models: the strokes
+    domain and the online verifier's calibration are rewritten from the slice's writers and load."""
+    models = tmp_path / "models"
+    shutil.copytree(ModelBundle.load().directory, models, ignore=shutil.ignore_patterns("torch"))
+    _run("training.calibrate_strokes", "--strokes", str(stroke_slice), "--models", str(models))
+    result = _run("training.calibrate_online", "--strokes", str(stroke_slice), "--models", str(models))
+    assert "image weight" in result.stdout
+    bundle = ModelBundle.load(models)
+    assert bundle.has_online and bundle.image_weight in (0.25, 0.5, 1.0)
+    config, _ = bundle.online_scoring()
+    assert config.digit_slope is not None and len(config.digit_slope) == 10
+    assert all(np.isfinite(bundle.threshold("fused_mean", n, domain=STROKES, modalities=IMAGE_ONLINE))
+               for n in range(1, 11))
+    # fitted on the slice, not copied: the calibration differs from the committed one
+    assert bundle.meta["domains"]["strokes"]["online"]["cohort"]["writers"] != \
+        ModelBundle.load().meta["domains"]["strokes"]["online"]["cohort"]["writers"]
+
+
+def test_quantize_turns_a_float_model_to_int8_and_renames_the_entry_that_describes_it(slice_dir, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ModelBundle.load().directory, models, ignore=shutil.ignore_patterns("torch"))
+    shutil.copy(models / "baseline-verifier.onnx", models / "verifier.onnx")  # a float model in the served place
+    meta = json.loads((models / "models.json").read_text())
+    meta["verifier"].update(sha256=sha256_of(models / "verifier.onnx"), version="verifier-float")
+    (models / "models.json").write_text(json.dumps(meta))
+    result = _run("training.quantize", "--data", str(slice_dir), "--models", str(models))
+    assert "recognizer: already int8" in result.stdout and "verifier: quantised to int8" in result.stdout
+    assert quantize.is_quantized(models / "verifier.onnx")
+    entry = json.loads((models / "models.json").read_text())["verifier"]
+    assert entry["version"] == "verifier-float-int8" and entry["sha256"] == sha256_of(models / "verifier.onnx")
+    float_out = OnnxModel(models / "baseline-verifier.onnx")(np.full((2, 1, 28, 28), 0.5, dtype="float32"))
+    int8_out = OnnxModel(models / "verifier.onnx")(np.full((2, 1, 28, 28), 0.5, dtype="float32"))
+    assert (float_out * int8_out).sum(axis=1).min() > 0.9  # the same model, nearly the same output
