@@ -111,7 +111,9 @@ class ModelBundle:
 
     def online_scoring(self) -> tuple[ScoringConfig, np.ndarray | None]:
         config = ScoringConfig(**self._online()["scoring"])
-        return config, self._load_cohort(f"{STROKES}/online", self._online()["cohort"]) if config.cohort_top > 0 else None
+        if config.cohort_top == 0:
+            return config, None
+        return config, self._cohort_file(f"{STROKES}/online", self._online()["cohort"])["templates"].astype(np.float32)
 
     @property
     def image_weight(self) -> float:
@@ -126,27 +128,21 @@ class ModelBundle:
     def verifier_version(self) -> str:
         return self.meta["verifier"]["version"]
 
-    def _cohort_file(self, domain: str):
-        if domain not in self._cohorts:
-            self._cohorts[domain] = self._open_cohort(self._domain(domain)["cohort"])
-        return self._cohorts[domain]
-
-    def _open_cohort(self, entry: dict):
-        path = self.directory / entry["file"]
-        if sha256_of(path) != entry["sha256"]:
-            raise ValueError(f"{path} does not match the sha256 in models.json")
-        return np.load(path)
-
-    def _load_cohort(self, name: str, entry: dict) -> np.ndarray:
+    def _cohort_file(self, name: str, entry: dict):
+        """A cohort file (checked against its sha256 once), kept by name: a domain, or the
+        online verifier's."""
         if name not in self._cohorts:
-            self._cohorts[name] = self._open_cohort(entry)
-        return self._cohorts[name]["templates"].astype(np.float32)
+            path = self.directory / entry["file"]
+            if sha256_of(path) != entry["sha256"]:
+                raise ValueError(f"{path} does not match the sha256 in models.json")
+            self._cohorts[name] = np.load(path)
+        return self._cohorts[name]
 
     def cohort(self, domain: str = SCAN) -> np.ndarray:
-        return self._cohort_file(domain)["templates"].astype(np.float32)
+        return self._cohort_file(domain, self._domain(domain)["cohort"])["templates"].astype(np.float32)
 
     def cohort_writers(self, domain: str = SCAN) -> np.ndarray:
-        return self._cohort_file(domain)["writers"]
+        return self._cohort_file(domain, self._domain(domain)["cohort"])["writers"]
 
     @property
     def target_far(self) -> float:

@@ -34,8 +34,7 @@ def main() -> None:
     parser.add_argument("--strokes", type=Path, default=unipen.STROKE_SET)
     parser.add_argument("--models", default=None)
     args = parser.parse_args()
-    if not args.strokes.exists():
-        raise SystemExit(f"no stroke set at {args.strokes}: `make data` writes it from the UNIPEN archive")
+    strokes.exit_if_missing(args.strokes)
     directory = models_dir(args.models)
     bundle = ModelBundle.load(directory)
     parts, _ = strokes.load_parts(args.strokes)

@@ -328,8 +328,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.strokes is None:
         data.exit_if_missing(args.data)
-    elif not args.strokes.exists():
-        raise SystemExit(f"error: no stroke set at {args.strokes} (`make data` writes UNIPEN's)")
+    else:
+        strokes.exit_if_missing(args.strokes)
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     if not lengths or min(lengths) < 1 or max(lengths) > 10:
         parser.error("--lengths takes challenge lengths between 1 and 10")

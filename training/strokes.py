@@ -28,6 +28,12 @@ class StrokeSample:
     strokes: list[np.ndarray]  # each (n, 2..4) float32: x, y[, t_ms[, pressure]]
 
 
+def exit_if_missing(path: Path) -> None:
+    """Stop a command that needs a stroke set before it does any work, saying where it comes from."""
+    if not Path(path).exists():
+        raise SystemExit(f"error: no stroke set at {path}: `make data` writes it from the UNIPEN archive")
+
+
 def write_stroke_set(samples: list[StrokeSample], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as out:

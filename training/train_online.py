@@ -110,8 +110,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
-    if not args.strokes.exists():
-        raise SystemExit(f"no stroke set at {args.strokes}: `make data` writes it from the UNIPEN archive")
+    strokes.exit_if_missing(args.strokes)
     common.seed_everything(args.seed)
     samples = strokes.read_stroke_set(args.strokes)
     split = strokes.load_split()
