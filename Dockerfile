@@ -23,7 +23,8 @@ RUN apt-get update \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin hwotp
 COPY --from=build /install /usr/local
 COPY models/models.json models/recognizer.onnx models/verifier.onnx models/online-verifier.onnx \
-     models/baseline-verifier.onnx models/cohort.npz models/cohort-strokes.npz models/cohort-online.npz /app/models/
+     models/baseline-verifier.onnx models/cohort.npz models/cohort-strokes.npz models/cohort-online.npz \
+     models/signature.json /app/models/
 ENV HWOTP_MODELS_DIR=/app/models \
     HWOTP_HOST=0.0.0.0 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -12,7 +12,7 @@ from typing import Callable
 import grpc
 
 from gateway.budget import Budget
-from gateway.ports import Enrolled, Enrolment, Prepared, Reading, Verdict
+from gateway.ports import Enrolled, Enrolment, Prepared, Reading, SignatureVerdict, Verdict
 from hwotp import boxes, tls
 from hwotp.client import RETRY_AFTER
 from hwotp.config import GatewaySettings
@@ -102,16 +102,22 @@ class GrpcChallenges(_Client):
     def __init__(self, stub: challenge_pb2_grpc.ChallengeServiceStub):
         self.stub = stub
 
-    def create(self, subject: str, length: int, caller: str, fixed_length: int, budget: Budget) -> Issued:
+    def create(self, subject: str, length: int, caller: str, fixed_length: int, budget: Budget,
+               signature: str = "none", signature_enrolled: bool = False) -> Issued:
         made = self._call(self.stub.Create, challenge_pb2.CreateRequest(
-            subject=subject, length=length, caller=caller, fixed_length=fixed_length), budget)
-        return Issued(made.challenge_id, made.digits, made.expires_at_ms, made.time_limit_s, made.stepped_up)
+            subject=subject, length=length, caller=caller, fixed_length=fixed_length,
+            with_signature=signature == "with", signature_only=signature == "only",
+            signature_enrolled=signature_enrolled), budget)
+        return Issued(made.challenge_id, made.digits, made.expires_at_ms, made.time_limit_s, made.stepped_up,
+                      made.signature)
 
-    def claim(self, subject: str, challenge_id: str, boxes: int, budget: Budget) -> Claim:
+    def claim(self, subject: str, challenge_id: str, boxes: int, budget: Budget,
+              last_box_fits_signature: bool = False) -> Claim:
         got = self._call(self.stub.Claim, challenge_pb2.ClaimRequest(
-            subject=subject, challenge_id=challenge_id, boxes=boxes), budget)
+            subject=subject, challenge_id=challenge_id, boxes=boxes, last_box_fits_signature=last_box_fits_signature),
+            budget)
         return Claim(_CLAIM_STATUS[got.status], got.digits, got.expires_at_ms, got.consecutive_failures,
-                     got.throttling, got.disabled, got.stepped_up, got.retry_after_ms, got.length)
+                     got.throttling, got.disabled, got.stepped_up, got.retry_after_ms, got.length, got.signature)
 
     def record_success(self, subject: str, stepped_up: bool, budget: Budget) -> str:
         return self._call(self.stub.RecordSuccess, challenge_pb2.RecordSuccessRequest(
@@ -164,7 +170,7 @@ class GrpcVerifier(_Client):
 
     def enrolment(self, subject: str, budget: Budget) -> Enrolment:
         found = self._call(self.stub.GetEnrollment, verifier_pb2.GetEnrollmentRequest(subject=subject), budget)
-        return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates)
+        return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates, found.signature)
 
     def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget) -> Callable[[], Verdict]:
         request = verifier_pb2.VerifyRequest(
@@ -198,3 +204,22 @@ class GrpcVerifier(_Client):
                 subject=subject, digits=digits), budget).images)
         except NotFound:
             return []  # enrolled before display templates were switched on
+
+    def enrol_signature(self, subject: str, signatures: list[bytes], budget: Budget) -> Enrolled:
+        done = self._call(self.stub.EnrollSignature, verifier_pb2.EnrollSignatureRequest(
+            subject=subject, signatures=signatures), budget)
+        return Enrolled(done.model_version, done.signatures)
+
+    def verify_signature(self, subject: str, signature: bytes, budget: Budget) -> Callable[[], SignatureVerdict]:
+        answer = self._later(self.beside, self.stub.VerifySignature, verifier_pb2.VerifySignatureRequest(
+            subject=subject, signature=signature), budget)
+
+        def verdict() -> SignatureVerdict:
+            found = answer()
+            return SignatureVerdict(found.passed, found.replayed, found.score)
+
+        return verdict
+
+    def remember_signature(self, subject: str, signature: bytes, budget: Budget) -> Callable[[], None]:
+        return self._later(self.beside, self.stub.RememberSignature, verifier_pb2.RememberSignatureRequest(
+            subject=subject, signature=signature), budget)

@@ -15,7 +15,7 @@ from gateway.admission import Admission
 from gateway.alerts import WebhookNotifier
 from gateway.budget import Budget
 from gateway.decision import decide
-from gateway.ports import Challenges, Enrolled, Prepared, Recognizer, Verdict, Verifier, Written
+from gateway.ports import Challenges, Enrolled, Prepared, Recognizer, SignatureVerdict, Verdict, Verifier, Written
 from gateway.render import render_digits
 from hwotp import logs
 from hwotp.config import GatewaySettings
@@ -24,6 +24,7 @@ from hwotp.errors import (DeadlineExceeded, FailedPrecondition, HwotpError, Inva
 from hwotp.ink import png_of_strokes
 from hwotp.metrics import Metrics
 from hwotp.outcomes import Claim, ClaimStatus, Lockout, Reason
+from hwotp.signature import MIN_POINTS as SIGNATURE_MIN_POINTS
 from hwotp.subjects import Subjects
 
 _CLAIM_REJECTIONS = {
@@ -64,6 +65,7 @@ class Began:
     stepped_up: bool
     digits_image: bytes = b""
     display_templates: list[bytes] = field(default_factory=list)
+    signature: bool = False  # the answer ends with the user's signature
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,21 @@ class LoginFlow:
                                        display_samples, replace, budget)
         logs.audit("enrolment", caller=caller, user=user, samples=len(digits), model_version=enrolled.model_version,
                    replaced=replace)
+        return enrolled
+
+    def enrol_signature(self, caller: str, user: str, signatures: list[bytes], proof: Proof,
+                        budget: Budget) -> Enrolled:
+        """signatures: serialized strokes, checked (gateway.validation.signatures). The user
+        must be enrolled, and the change the owner's (as a re-enrolment)."""
+        subject = self.subjects.of(caller, user)
+        self.admission.enrols.admit(caller, "enrolment")
+        enrolment = self.verifier.enrolment(subject, budget)
+        if not enrolment.enrolled:
+            raise FailedPrecondition("user is not enrolled: enrol the digits first")
+        self._require_owner_proof(caller, user, subject, proof, "signature enrolment", budget)
+        enrolled = self.verifier.enrol_signature(subject, signatures, budget)
+        logs.audit("signature_enrolment", caller=caller, user=user, signatures=enrolled.samples,
+                   model_version=enrolled.model_version, replaced=enrolment.signature)
         return enrolled
 
     def delete(self, caller: str, user: str, proof: Proof, budget: Budget) -> bool:
@@ -150,34 +167,44 @@ class LoginFlow:
 
     # --- a login ---------------------------------------------------------------------------------
 
-    def begin(self, caller: str, user: str, length: int, as_image: bool, budget: Budget) -> Began:
+    def begin(self, caller: str, user: str, length: int, as_image: bool, budget: Budget,
+              signature: str = "none") -> Began:
+        """signature: "none", "with" the digits or "only" (the user must have one enrolled); a
+        step-up adds it to the digits of a user who has one."""
         subject = self.subjects.of(caller, user)
         enrolment = self.verifier.enrolment(subject, budget)
         if not enrolment.enrolled:
             raise FailedPrecondition("user is not enrolled")
         if not enrolment.current:
             raise FailedPrecondition("re-enrolment required: the user's templates belong to an older verifier model")
+        if signature != "none" and not enrolment.signature:
+            raise FailedPrecondition("user has no enrolled signature (EnrollSignature)")
         try:
-            issued = self.challenges.create(subject, length, caller, enrolment.fixed_length, budget)
+            issued = self.challenges.create(subject, length, caller, enrolment.fixed_length, budget, signature,
+                                            enrolment.signature)
         except (ResourceExhausted, FailedPrecondition) as refused:
             logs.audit("challenge_refused", caller=caller, user=user, reason=str(refused))
             raise
         logs.audit("challenge", caller=caller, user=user, length=len(issued.digits),
-                   time_limit_s=issued.time_limit_s, as_image=as_image)
+                   time_limit_s=issued.time_limit_s, as_image=as_image, signature=issued.signature)
         shown = self.verifier.display_templates(subject, [int(c) for c in issued.digits], budget) \
-            if enrolment.display_templates else []
+            if enrolment.display_templates and issued.digits else []
+        image = render_digits(issued.digits) if as_image and issued.digits else b""
         return Began(issued.challenge_id, "" if as_image else issued.digits, issued.expires_at_ms,
-                     issued.time_limit_s, issued.stepped_up, render_digits(issued.digits) if as_image else b"", shown)
+                     issued.time_limit_s, issued.stepped_up, image, shown, issued.signature)
 
     def submit(self, caller: str, user: str, challenge_id: str, boxes: list[Written], arrived_ms: int,
                budget: Budget) -> Decision:
         subject = self.subjects.of(caller, user)
         self.admission.submits.admit(caller, "submission")
         prepared = self.admission.decode(boxes, budget, one_domain=True)
-        claim = self.challenges.claim(subject, challenge_id, len(prepared), budget)
+        claim = self.challenges.claim(subject, challenge_id, len(prepared), budget, boxes[-1].fits_signature)
         if claim.status is ClaimStatus.WRONG_LENGTH:
-            raise InvalidInput(f"{len(prepared)} boxes for a {claim.length}-digit challenge; "
-                               "nothing was used up or counted")
+            raise InvalidInput(f"{len(prepared)} boxes for a challenge of {claim.length} boxes (one per digit, and one "
+                               "for the signature when it asks for one); nothing was used up or counted")
+        if claim.status is ClaimStatus.SIGNATURE_UNFIT:
+            raise InvalidInput(f"the challenge ends with the user's signature: its box must come as strokes of at "
+                               f"least {SIGNATURE_MIN_POINTS} points that hold ink; nothing was used up or counted")
         if claim.status is ClaimStatus.THROTTLED:
             seconds = max(1, -(-claim.retry_after_ms // 1000))
             logs.audit("submission_refused", caller=caller, user=user, reason="throttled")
@@ -185,25 +212,33 @@ class LoginFlow:
                                     "(the challenge stays valid until it expires)", seconds)
         if claim.status is not ClaimStatus.CLAIMED:
             return self._decided(caller, user, Decision(False, _CLAIM_REJECTIONS[claim.status]))
+        signed = boxes[-1].trajectory if claim.signature else b""
         try:
-            return self._decide(caller, user, subject, claim, prepared, arrived_ms, budget)
+            return self._decide(caller, user, subject, claim, prepared, signed, arrived_ms, budget)
         except HwotpError as error:
             self._claimed_but_undecided(caller, user, subject, claim, error)
             raise
 
-    def _decide(self, caller: str, user: str, subject: str, claim: Claim, prepared: Prepared, arrived_ms: int,
-                budget: Budget) -> Decision:
-        # Both models at once, each with what is left of the budget.
-        verifying = self.verifier.verify(subject, prepared, [int(c) for c in claim.digits], budget)
-        readings = self.recognizer.recognize(prepared, budget)
+    def _decide(self, caller: str, user: str, subject: str, claim: Claim, prepared: Prepared, signed: bytes,
+                arrived_ms: int, budget: Budget) -> Decision:
+        """signed: the signature's strokes (serialized) when the answer ends with one."""
+        digits = prepared.first(len(claim.digits))
+        # The models (and the signature check) at once, each with what is left of the budget.
+        signing = self.verifier.verify_signature(subject, signed, budget) if signed else None
+        verifying = self.verifier.verify(subject, digits, [int(c) for c in claim.digits], budget) \
+            if len(digits) else lambda: Verdict(True, "", [])
+        readings = self.recognizer.recognize(digits, budget) if len(digits) else []
         try:
             verdict: Verdict = verifying()
+            signature_verdict: SignatureVerdict | None = signing() if signing else None
         except NotFound:  # deleted since the challenge was issued
             self._note_failure(caller, user, claim)
             return self._decided(caller, user, Decision(False, Reason.NOT_ENROLLED))
+        signature_ok = signature_verdict is None or signature_verdict.passed
         written = verdict.expected or claim.digits
-        reason = decide(written, [r.digit for r in readings], verdict.writer_ok, arrived_ms, claim.expires_at_ms,
-                        replayed=any(verdict.replayed))
+        reason = decide(written, [r.digit for r in readings], verdict.writer_ok and signature_ok, arrived_ms,
+                        claim.expires_at_ms,
+                        replayed=any(verdict.replayed) or bool(signature_verdict and signature_verdict.replayed))
         details = {
             "digit_correct": [r.digit == int(d) for r, d in zip(readings, written)],
             "recognition_confidence": [round(r.confidence, 4) for r in readings],
@@ -211,27 +246,33 @@ class LoginFlow:
             "writer_passed": verdict.passed, "policy": verdict.policy, "modalities": verdict.modalities,
             "replayed": verdict.replayed,
         }
+        if signature_verdict is not None:
+            details.update(signature_score=round(signature_verdict.score, 4), signature_passed=signature_verdict.passed,
+                           signature_replayed=signature_verdict.replayed)
         if reason is not Reason.ACCEPTED:
             self._note_failure(caller, user, claim)
             if reason is Reason.WRITER_MISMATCH and verdict.near_miss:
                 self._active_defence(caller, user, subject, len(written), budget)
             return self._decided(caller, user, Decision(False, reason), details)
-        token = self._accepted(caller, user, subject, claim.stepped_up, prepared, budget)
+        token = self._accepted(caller, user, subject, claim.stepped_up, digits, signed, budget)
         return self._decided(caller, user, Decision(True, reason, token), details)
 
-    def _accepted(self, caller: str, user: str, subject: str, stepped_up: bool, prepared: Prepared,
+    def _accepted(self, caller: str, user: str, subject: str, stepped_up: bool, prepared: Prepared, signed: bytes,
                   budget: Budget) -> str:
-        """The accepted boxes join the replay history (without that the answer is not
-        accepted: fail closed), and the failure count is cleared, which also issues the
-        owner token. Both at once."""
-        remembering = self.verifier.remember_accepted(subject, prepared, budget)
+        """The accepted boxes and signature join the replay history (without that the answer
+        is not accepted: fail closed), and the failure count is cleared, which also issues
+        the owner token. All at once."""
+        remembering = [self.verifier.remember_accepted(subject, prepared, budget)] if len(prepared) else []
+        if signed:
+            remembering.append(self.verifier.remember_signature(subject, signed, budget))
         token = ""
         try:
             token = self.challenges.record_success(subject, stepped_up, budget)
         except HwotpError:
             # the user stays accepted, with one failure too many counted and no owner token
             logs.audit("success_not_recorded", caller=caller, user=user)
-        remembering()
+        for remembered in remembering:
+            remembered()
         return token
 
     def _claimed_but_undecided(self, caller: str, user: str, subject: str, claim: Claim, error: HwotpError) -> None:

@@ -22,6 +22,8 @@ class Written:
 
     image: bytes = b""
     strokes: list[np.ndarray] | None = None
+    trajectory: bytes = b""  # the strokes with their timing and pressure: a serialized hwotp.v1.Handwriting
+    fits_signature: bool = False  # the strokes can be a signature (hwotp.signature.problem)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class Prepared:
     def __len__(self) -> int:
         return len(self.fields)
 
+    def first(self, count: int) -> "Prepared":
+        """The first `count` boxes (the digits of an answer that ends with a signature)."""
+        paths = self.paths[:count] if self.paths is not None else None
+        return Prepared(self.fields[:count], self.fingerprints[:count], self.domain, paths)
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -50,6 +57,7 @@ class Enrolment:
     current: bool = False  # the templates belong to the model now served
     fixed_length: int = 0  # the only length the user's secret scheme fits (0: any)
     display_templates: bool = False  # shown with each challenge
+    signature: bool = False  # a signature is enrolled
 
 
 @dataclass(frozen=True)
@@ -70,9 +78,19 @@ class Verdict:
     modalities: str = ""  # what judged the writer (audit only)
 
 
+@dataclass(frozen=True)
+class SignatureVerdict:
+    passed: bool
+    replayed: bool
+    score: float  # audit only
+
+
 class Challenges(Protocol):
-    def create(self, subject: str, length: int, caller: str, fixed_length: int, budget: Budget) -> Issued: ...
-    def claim(self, subject: str, challenge_id: str, boxes: int, budget: Budget) -> Claim: ...
+    # signature: "none", "with" the digits or "only"; signature_enrolled: a step-up adds it
+    def create(self, subject: str, length: int, caller: str, fixed_length: int, budget: Budget,
+               signature: str = "none", signature_enrolled: bool = False) -> Issued: ...
+    def claim(self, subject: str, challenge_id: str, boxes: int, budget: Budget,
+              last_box_fits_signature: bool = False) -> Claim: ...
     def record_success(self, subject: str, stepped_up: bool, budget: Budget) -> str: ...
     def forgive(self, subject: str, budget: Budget) -> None: ...
     def step_up(self, subject: str, budget: Budget) -> None: ...
@@ -97,3 +115,7 @@ class Verifier(Protocol):
     def delete(self, subject: str, budget: Budget) -> bool: ...
     def set_repositioning(self, subject: str, scheme: str, budget: Budget) -> bool: ...
     def display_templates(self, subject: str, digits: list[int], budget: Budget) -> list[bytes]: ...
+    # signatures: serialized hwotp.v1.Handwriting messages (their strokes)
+    def enrol_signature(self, subject: str, signatures: list[bytes], budget: Budget) -> Enrolled: ...
+    def verify_signature(self, subject: str, signature: bytes, budget: Budget) -> Callable[[], SignatureVerdict]: ...
+    def remember_signature(self, subject: str, signature: bytes, budget: Budget) -> Callable[[], None]: ...

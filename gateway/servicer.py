@@ -13,9 +13,12 @@ from gateway.flow import LoginFlow, Proof, Sample
 from hwotp.client import METADATA_KEY
 from hwotp.errors import InvalidInput, PermissionDenied
 from hwotp.outcomes import Reason
-from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
+from hwotp.v1 import gateway_pb2, gateway_pb2_grpc
 
 _REASONS = {reason: gateway_pb2.Reason.Value(reason.name) for reason in Reason}
+# what a challenge asks for: the signature none, "with" the digits, or "only"
+_FACTORS = {gateway_pb2.FACTOR_UNSPECIFIED: "none", gateway_pb2.FACTOR_DIGITS: "none",
+            gateway_pb2.FACTOR_SIGNATURE: "only", gateway_pb2.FACTOR_DIGITS_AND_SIGNATURE: "with"}
 
 
 def _proof(message) -> Proof:
@@ -42,9 +45,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     def Enroll(self, request, context):
         budget, caller, user = self._budget(context), self._caller(context), validation.user_id(request.user_id)
         boxes, digits = validation.enrolment_samples(request.samples, self.flow.settings)
-        samples = [Sample(digit, box, handwriting_pb2.Handwriting(strokes=s.handwriting.strokes).SerializeToString()
-                          if s.handwriting.strokes else b"")
-                   for digit, box, s in zip(digits, boxes, request.samples)]
+        samples = [Sample(digit, box, box.trajectory) for digit, box in zip(digits, boxes)]
         enrolled = self.flow.enrol(caller, user, samples, validation.display_samples(request), _proof(request.proof),
                                    budget)
         return gateway_pb2.EnrollResponse(user_id=user, samples_enrolled=enrolled.samples,
@@ -58,13 +59,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         budget, caller, user = self._budget(context), self._caller(context), validation.user_id(request.user_id)
         if request.length and not 4 <= request.length <= 10:
             raise InvalidInput(f"length {request.length} is outside 4-10")
-        began = self.flow.begin(caller, user, request.length, request.as_image, budget)
+        if request.factor not in _FACTORS:
+            raise InvalidInput(f"factor {request.factor} is not one of {sorted(_FACTORS)}")
+        began = self.flow.begin(caller, user, request.length, request.as_image, budget, _FACTORS[request.factor])
         expires_at = Timestamp()
         expires_at.FromMilliseconds(began.expires_at_ms)
         return gateway_pb2.BeginChallengeResponse(
             challenge_id=began.challenge_id, digits=began.digits, expires_at=expires_at,
             time_limit_s=began.time_limit_s, digits_image=began.digits_image,
-            display_templates=began.display_templates, stepped_up=began.stepped_up)
+            display_templates=began.display_templates, stepped_up=began.stepped_up, signature=began.signature)
 
     def SubmitChallenge(self, request, context):
         arrived_ms = int(time.time() * 1000)
@@ -87,3 +90,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         budget, caller, user = self._budget(context), self._caller(context), validation.user_id(request.user_id)
         state = self.flow.reset_lockout(caller, user, budget)
         return gateway_pb2.ResetLockoutResponse(failures_cleared=state.failures, was_disabled=state.disabled)
+
+    def EnrollSignature(self, request, context):
+        budget, caller, user = self._budget(context), self._caller(context), validation.user_id(request.user_id)
+        enrolled = self.flow.enrol_signature(caller, user, validation.signatures(request.signatures),
+                                             _proof(request.proof), budget)
+        return gateway_pb2.EnrollSignatureResponse(signatures_enrolled=enrolled.samples,
+                                                   model_version=enrolled.model_version)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from hwotp import strokes
+from hwotp import signature, strokes
 from gateway.ports import Written
 from hwotp.config import GatewaySettings
 from hwotp.errors import InvalidInput
+from hwotp.v1 import handwriting_pb2
 
-MAX_BOXES = 10
+MAX_BOXES = 11  # 10 digits and a signature
 _USER_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _OWNER_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -41,7 +42,9 @@ def owner_token(value: str) -> str:
 def written(handwriting, where: str) -> Written:
     """A box's strokes (checked; the server renders them) or else its image."""
     if handwriting.strokes:
-        return Written(handwriting.image, strokes.to_arrays(handwriting.strokes, where))
+        arrays = strokes.to_arrays(handwriting.strokes, where)
+        trajectory = handwriting_pb2.Handwriting(strokes=handwriting.strokes).SerializeToString()
+        return Written(handwriting.image, arrays, trajectory, signature.problem(arrays) is None)
     if not handwriting.image:
         raise InvalidInput(f"{where}: neither strokes nor an image")
     return Written(handwriting.image)
@@ -49,7 +52,7 @@ def written(handwriting, where: str) -> Written:
 
 def submission_boxes(boxes) -> list[Written]:
     if not 1 <= len(boxes) <= MAX_BOXES:
-        raise InvalidInput(f"{len(boxes)} boxes given; a challenge has 4 to {MAX_BOXES}")
+        raise InvalidInput(f"{len(boxes)} boxes given; a challenge has 1 to {MAX_BOXES} (4-10 digits, a signature)")
     return [written(box, f"box {index}") for index, box in enumerate(boxes)]
 
 
@@ -81,3 +84,19 @@ def display_samples(request) -> list[int]:
     if len(set(digits)) != len(digits):
         raise InvalidInput("at most one display sample per digit")
     return chosen
+
+
+def signatures(signed) -> list[bytes]:
+    """An enrolment's signatures: each strokes that can be a signature; serialized."""
+    if len(signed) != signature.REFERENCES:
+        raise InvalidInput(f"{len(signed)} signatures given; a signature enrolment takes {signature.REFERENCES}")
+    kept = []
+    for index, handwriting in enumerate(signed):
+        where = f"signature {index}"
+        if not handwriting.strokes:
+            raise InvalidInput(f"{where}: a signature must come as strokes")
+        problem = signature.problem(strokes.to_arrays(handwriting.strokes, where))
+        if problem:
+            raise InvalidInput(f"{where}: {problem}")
+        kept.append(handwriting_pb2.Handwriting(strokes=handwriting.strokes).SerializeToString())
+    return kept

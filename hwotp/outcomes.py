@@ -24,6 +24,7 @@ class ClaimStatus(Enum):
     LOCKED = "locked"  # the factor is disabled; not consumed
     THROTTLED = "throttled"  # too soon after failures; not consumed, not counted
     WRONG_LENGTH = "wrong_length"  # the answer's box count does not fit; not consumed, not counted
+    SIGNATURE_UNFIT = "signature_unfit"  # the last box cannot be a signature; not consumed, not counted
 
 
 class Reason(Enum):
@@ -47,6 +48,7 @@ class Issued:
     expires_at_ms: int
     time_limit_s: int
     stepped_up: bool = False
+    signature: bool = False  # the answer ends with the user's signature
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Claim:
     disabled: bool = False
     stepped_up: bool = False
     retry_after_ms: int = 0  # THROTTLED
-    length: int = 0  # WRONG_LENGTH: the challenge's
+    length: int = 0  # WRONG_LENGTH: the challenge's boxes
+    signature: bool = False  # the last box is the user's signature
 
 
 @dataclass(frozen=True)

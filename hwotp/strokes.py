@@ -52,3 +52,10 @@ def to_arrays(strokes, where: str) -> list[np.ndarray]:
     if not arrays or np.ptp(np.concatenate(arrays), axis=0).max() < 1:
         raise InvalidInput(f"{where}: the strokes hold no ink (every point within one pixel)")
     return arrays
+
+
+def to_points(strokes, where: str) -> list[np.ndarray]:
+    """Checked strokes -> (n, 4) float64 arrays of x, y, t_ms, pressure (for a signature)."""
+    check(strokes, where)
+    return [np.array([(p.x, p.y, p.t_ms, p.pressure) for p in stroke.points], dtype=np.float64)
+            for stroke in strokes]

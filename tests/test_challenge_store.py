@@ -147,3 +147,28 @@ def test_forget_removes_the_subjects_state(redis_client):
     left = {key.decode().split(":")[2] for key in redis_client.scan_iter("hwotp:{u-forget}:*")}
     assert left == {"chm"}  # markers expire on their own
     assert store.claim(issued.challenge_id, "u-forget").status is ClaimStatus.EXPIRED
+
+
+def test_a_signature_challenge_counts_its_box_and_refuses_one_that_cannot_be_a_signature(redis_client):
+    store = ChallengeStore(redis_client)
+    alone = store.create("u-sig", 6, 60, signature="only")
+    assert (alone.digits, alone.signature) == ("", True)
+    unfit = store.claim(alone.challenge_id, "u-sig", boxes=1, last_box_fits_signature=False)
+    assert unfit.status is ClaimStatus.SIGNATURE_UNFIT and store.lockout("u-sig").failures == 0
+    claimed = store.claim(alone.challenge_id, "u-sig", boxes=1, last_box_fits_signature=True)
+    assert (claimed.status, claimed.digits, claimed.signature) == (ClaimStatus.CLAIMED, "", True)
+    both = store.create("u-sig", 6, 60, signature="with")
+    assert (len(both.digits), both.signature) == (6, True)
+    wrong = store.claim(both.challenge_id, "u-sig", boxes=6, last_box_fits_signature=True)
+    assert (wrong.status, wrong.length) == (ClaimStatus.WRONG_LENGTH, 7)
+    assert store.claim(both.challenge_id, "u-sig", boxes=7, last_box_fits_signature=True).signature
+
+
+def test_a_step_up_adds_the_signature_only_for_users_who_enrolled_one(redis_client):
+    store = ChallengeStore(redis_client)
+    store.step_up("u-stepped")
+    without = store.create("u-stepped", 6, 60)
+    assert without.stepped_up and not without.signature
+    signed = store.create("u-stepped", 6, 60, signature_enrolled=True)
+    assert signed.stepped_up and signed.signature and len(signed.digits) == 8
+    assert not store.create("u-calm", 6, 60, signature_enrolled=True).signature

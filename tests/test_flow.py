@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from gateway.admission import Admission
 from gateway.budget import Budget
 from gateway.flow import LoginFlow, Proof, Sample
-from gateway.ports import Enrolled, Enrolment, Reading, Verdict, Written
+from gateway.ports import Enrolled, Enrolment, Reading, SignatureVerdict, Verdict, Written
 from hwotp.canvas import png_of
 from hwotp.config import GatewaySettings
 from hwotp.errors import (DeadlineExceeded, FailedPrecondition, InvalidInput, NotFound, PermissionDenied,
@@ -45,12 +45,15 @@ class FakeChallenges:
     tokens: set = field(default_factory=set)
     calls: list = field(default_factory=list)
 
-    def create(self, subject, length, caller, fixed_length, budget):
-        self.calls.append(("create", subject, length, fixed_length))
-        return Issued("ch-1", DIGITS[: fixed_length or length or 6], DEADLINE, 60)
+    def create(self, subject, length, caller, fixed_length, budget, signature="none", signature_enrolled=False):
+        self.calls.append(("create", subject, length, fixed_length, signature, signature_enrolled))
+        digits = "" if signature == "only" else DIGITS[: fixed_length or length or 6]
+        return Issued("ch-1", digits, DEADLINE, 60, signature=signature != "none")
 
-    def claim(self, subject, challenge_id, boxes, budget):
+    def claim(self, subject, challenge_id, boxes, budget, last_box_fits_signature=False):
         self.calls.append(("claim", subject, challenge_id, boxes))
+        if self.claim_as.signature and not last_box_fits_signature:
+            return Claim(ClaimStatus.SIGNATURE_UNFIT)
         return self.claim_as
 
     def record_success(self, subject, stepped_up, budget):
@@ -101,7 +104,20 @@ class FakeVerifier:
     verify_error: Exception | None = None
     remember_error: Exception | None = None
     enrolment_as: Enrolment = field(default_factory=lambda: Enrolment(True, True, 0))
+    signature_as: SignatureVerdict = field(default_factory=lambda: SignatureVerdict(True, False, 2.0))
     calls: list = field(default_factory=list)
+
+    def enrol_signature(self, subject, signatures, budget):
+        self.calls.append(("enrol_signature", subject, len(signatures)))
+        return Enrolled("signature-test", len(signatures))
+
+    def verify_signature(self, subject, signature, budget):
+        self.calls.append(("verify_signature", subject, signature))
+        return lambda: self.signature_as
+
+    def remember_signature(self, subject, signature, budget):
+        self.calls.append(("remember_signature", subject, signature))
+        return lambda: None
 
     def enrol(self, subject, boxes, digits, originals, trajectories, display_samples, replace, budget):
         self.calls.append(("enrol", subject, replace))
@@ -217,7 +233,7 @@ def test_a_throttled_or_wrongly_sized_answer_uses_nothing_up():
         run.submit()
     assert refused.value.retry_after_s == 2 and run.verifier.calls == []
     run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.WRONG_LENGTH, length=6)))
-    with pytest.raises(InvalidInput, match="5 boxes for a 6-digit challenge"):
+    with pytest.raises(InvalidInput, match="5 boxes for a challenge of 6 boxes"):
         run.submit(boxes=5)
     assert run.verifier.calls == []
 
@@ -274,7 +290,7 @@ def test_begin_fits_the_scheme_and_refuses_users_it_cannot_challenge():
     run = Flow()
     run.verifier.enrolment_as = Enrolment(True, True, fixed_length=8)
     began = run.flow.begin("bank", "alice", 6, False, Budget(5.0))
-    assert run.challenges.named("create") == [("create", ALICE, 6, 8)] and len(began.digits) == 6
+    assert run.challenges.named("create") == [("create", ALICE, 6, 8, "none", False)] and len(began.digits) == 6
     pictured = run.flow.begin("bank", "alice", 0, True, Budget(5.0))
     assert pictured.digits == "" and pictured.digits_image.startswith(b"\x89PNG")
     for enrolment, message in ((Enrolment(False), "not enrolled"), (Enrolment(True, False), "re-enrolment required")):
@@ -319,3 +335,66 @@ def test_an_enrolment_sample_read_confidently_as_another_digit_is_refused():
         _enrol(run, Proof())
     assert not [c for c in run.verifier.calls if c[0] == "enrol"]
 
+
+
+# --- the signature factor ---------------------------------------------------------------------
+
+ZIGZAG = np.array([(10 + 15 * i, 20 + 40 * (i % 2)) for i in range(12)], dtype=np.float32)
+SIGNED = Written(b"", [ZIGZAG], b"signature-strokes", fits_signature=True)
+STROKE = Written(b"", [np.array([(14, 4), (14, 24)], dtype=np.float32)], b"a-one")
+
+
+def _signed(boxes: int, fits: bool = True) -> list[Written]:
+    """An answer as strokes: `boxes` digits, then the signature (or 3 points that cannot be one)."""
+    return [STROKE] * boxes + [SIGNED if fits else Written(b"", [ZIGZAG[:3]], b"three-points")]
+
+
+def test_a_signature_alone_is_checked_by_the_signature_verifier_only_and_remembered_when_accepted():
+    run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, "", DEADLINE, failures=1, signature=True)))
+    decision = run.flow.submit("bank", "alice", "ch-1", _signed(0), IN_TIME, Budget(5.0))
+    assert (decision.accepted, decision.reason) == (True, Reason.ACCEPTED)
+    assert [c[0] for c in run.verifier.calls] == ["verify_signature", "remember_signature"]
+    assert run.verifier.calls[0] == ("verify_signature", ALICE, b"signature-strokes")
+
+
+@pytest.mark.parametrize("verdict, reason", [(SignatureVerdict(False, False, -3.0), Reason.WRITER_MISMATCH),
+                                             (SignatureVerdict(True, True, 9.0), Reason.REPLAY)])
+def test_digits_right_but_the_signature_forged_or_replayed_is_rejected_and_counted(verdict, reason):
+    run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, DIGITS, DEADLINE, failures=1, signature=True)))
+    run.verifier.signature_as = verdict
+    decision = run.flow.submit("bank", "alice", "ch-1", _signed(6), IN_TIME, Budget(5.0))
+    assert (decision.accepted, decision.reason) == (False, reason)
+    assert ("verify", ALICE, [int(c) for c in DIGITS]) in run.verifier.calls  # the digits' boxes only
+    assert not [c for c in run.verifier.calls if c[0].startswith("remember")]
+    assert run.decisions("REJECT", reason.name) == 1
+
+
+def test_a_signature_box_that_cannot_be_a_signature_uses_nothing_up():
+    run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, DIGITS, DEADLINE, failures=1, signature=True)))
+    with pytest.raises(InvalidInput, match="signature: its box must come as strokes"):
+        run.flow.submit("bank", "alice", "ch-1", _signed(6, fits=False), IN_TIME, Budget(5.0))
+    assert run.verifier.calls == [] and run.decisions("REJECT", "WRITER_MISMATCH") == 0
+
+
+def test_a_signature_challenge_needs_an_enrolled_signature_and_a_step_up_adds_it_when_there_is_one():
+    run = Flow()
+    with pytest.raises(FailedPrecondition, match="no enrolled signature"):
+        run.flow.begin("bank", "alice", 0, False, Budget(5.0), "only")
+    run.verifier.enrolment_as = Enrolment(True, True, 0, signature=True)
+    began = run.flow.begin("bank", "alice", 0, False, Budget(5.0), "only")
+    assert (began.digits, began.signature) == ("", True)
+    run.flow.begin("bank", "alice", 0, False, Budget(5.0))
+    assert run.challenges.named("create")[-1][-2:] == ("none", True)  # the challenge service may add it
+
+
+def test_enrolling_a_signature_needs_the_digits_enrolled_and_the_owners_proof():
+    run = Flow()
+    run.verifier.enrolment_as = Enrolment(False)
+    with pytest.raises(FailedPrecondition, match="enrol the digits first"):
+        run.flow.enrol_signature("bank", "alice", [b"s"] * 5, Proof(), Budget(5.0))
+    run.verifier.enrolment_as = Enrolment(True, True, 0)
+    with pytest.raises(PermissionDenied, match="owner_token"):
+        run.flow.enrol_signature("bank", "alice", [b"s"] * 5, Proof(), Budget(5.0))
+    run.challenges.tokens.add((ALICE, "token-1"))
+    assert run.flow.enrol_signature("bank", "alice", [b"s"] * 5, Proof("token-1"), Budget(5.0)).samples == 5
+    assert ("enrol_signature", ALICE, 5) in run.verifier.calls

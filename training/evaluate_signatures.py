@@ -1,18 +1,25 @@
-"""Evaluate the signature verifier: python -m training.evaluate_signatures --data DIR --out OUT
-                                       [--users 16-30] [--fit-users 1-15] [--draws 10]
+"""Fit and evaluate the signature verifier (hwotp.signature):
+
+    python -m training.evaluate_signatures --data DIR --out OUT [--users 16-30]
+        [--fit-users 1-15 [--save MODELS_DIR]] [--draws 10]
 
 DIR is a folder (or zip archive) of SVC2004 `U{u}S{s}.TXT` files (default:
 $HWOTP_SVC2004, else the SVC2004 Task 2 archive beside the data directory,
-../shared/data/svc2004-task2/Task2-U1-U30.zip).
+../shared/data/svc2004-task2/Task2-U1-U30.zip). Every signature goes through
+the same code as a signature sent to the gateway (as strokes).
 
 Protocol, per user and draw: 5 references drawn at random from S1-S10; genuine
 probes S11-S20; skilled forgeries S21-S40; random forgeries one genuine
 signature (S1-S20) of each of up to 20 other users. Scores of every user and
 draw are pooled and judged against one global threshold: `skilled.eer` (genuine
-against skilled forgeries) and `random.eer` (genuine against random ones). With
---fit-users the verifier's duration weight is chosen on those users (mean of
-both EERs) and the figures are reported on --users only, who were not fitted
-on. Writes OUT/report.json and OUT/det.png.
+against skilled forgeries) and `random.eer` (genuine against random ones).
+
+With --fit-users the verifier is fitted on those users (the global features'
+population spread, the fusion's weights and the threshold at their
+skilled-forgery EER) and reported on --users only, who must be others; --save
+writes the fitted verifier to MODELS_DIR/signature.json (the served one is
+fitted on users 1-30). Without --fit-users the served verifier
+(models/signature.json) is evaluated. Writes OUT/report.json and OUT/det.png.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hwotp import signature
+from hwotp.models import models_dir
 from training import data, protocol, signatures
-
 
 
 def default_data() -> Path:
@@ -37,9 +45,9 @@ def default_data() -> Path:
     scans = os.environ.get("HWOTP_DATA_DIR")
     return (Path(scans).parent if scans else data.SHARED_DATA_DIR.parent) / "svc2004-task2" / "Task2-U1-U30.zip"
 
+
 REFERENCES = 5
 RANDOM_FORGERIES = 20
-DURATION_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
 PROTOCOL = ("per user and draw: 5 references drawn from S1-S10; genuine S11-S20; skilled forgeries S21-S40; "
             "random forgeries: one genuine signature (S1-S20) of each of up to 20 other users; scores pooled over "
             "users and draws; one global threshold")
@@ -59,25 +67,60 @@ def users_of(spec: str | None, found: list[int]) -> list[int]:
     return sorted(chosen)
 
 
-def parts(features: dict, users: list[int], draws: int, seed: int,
-          verifier: signatures.DtwVerifier) -> dict[str, np.ndarray]:
-    """Per probe kind, (n, 2) score parts (shape, duration) over every user and draw."""
+def parts(signed: dict, users: list[int], draws: int, seed: int,
+          model: signature.SignatureModel) -> dict[str, np.ndarray]:
+    """Per probe kind, (n, 3) score parts (hwotp.signature.PARTS) over every user and draw."""
     rng = np.random.default_rng(seed)
     out = {"genuine": [], "skilled": [], "random": []}
     for user in users:
         others = [u for u in users if u != user]
         for _ in range(draws):
             references = rng.choice(np.arange(1, 11), REFERENCES, replace=False)
-            enrolled = verifier.enrol([features[(user, int(s))] for s in references])
-            out["genuine"] += [enrolled.parts(features[(user, s)]) for s in range(11, 21)]
-            out["skilled"] += [enrolled.parts(features[(user, s)]) for s in signatures.FORGERIES]
+            enrolled = model.enrol([signed[(user, int(s))] for s in references])
+            out["genuine"] += [enrolled.parts(signed[(user, s)]) for s in range(11, 21)]
+            out["skilled"] += [enrolled.parts(signed[(user, s)]) for s in signatures.FORGERIES]
             chosen = rng.choice(others, min(RANDOM_FORGERIES, len(others)), replace=False)
-            out["random"] += [enrolled.parts(features[(int(u), int(rng.integers(1, 21)))]) for u in chosen]
+            out["random"] += [enrolled.parts(signed[(int(u), int(rng.integers(1, 21)))]) for u in chosen]
     return {kind: np.asarray(rows) for kind, rows in out.items()}
 
 
-def scores(measured: dict[str, np.ndarray], weight: float) -> dict[str, np.ndarray]:
-    return {kind: -rows[:, 0] - weight * rows[:, 1] for kind, rows in measured.items()}
+def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression, classes weighted equally (Newton steps)."""
+    design = np.c_[x, np.ones(len(x))]
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    w = np.zeros(design.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-design @ w))
+        gradient = design.T @ (weight * (p - y)) + l2 * np.r_[w[:-1], 0]
+        hessian = (design * (weight * p * (1 - p))[:, None]).T @ design + l2 * np.eye(len(w))
+        w -= np.linalg.solve(hessian, gradient)
+    return w[:-1], float(w[-1])
+
+
+def eer_threshold(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """The score at which the false reject and false accept rates meet."""
+    candidates = np.unique(np.concatenate([genuine, impostor]))
+    gaps = [abs(np.mean(genuine < t) - np.mean(impostor >= t)) for t in candidates]
+    return float(candidates[int(np.argmin(gaps))])
+
+
+def fit(signed: dict, users: list[int], draws: int, seed: int) -> signature.SignatureModel:
+    """The global features' spread, the fusion (genuine against both kinds of forgery) and the
+    threshold at the skilled-forgery EER, all from `users`' signatures."""
+    population = np.array([s.globals for (user, _), s in signed.items() if user in set(users)])
+    model = signature.SignatureModel((0.0,) * len(signature.PARTS), 0.0, 0.0, tuple(population.std(axis=0) + 1e-9))
+    measured = parts(signed, users, draws, seed, model)
+    x = np.concatenate([measured["genuine"], measured["skilled"], measured["random"]])
+    y = np.r_[np.ones(len(measured["genuine"])), np.zeros(len(measured["skilled"]) + len(measured["random"]))]
+    weights, bias = logistic(x, y)
+    model = signature.SignatureModel(tuple(weights.tolist()), bias, 0.0, model.global_spread)
+    scored = scores(measured, model)
+    return signature.SignatureModel(model.weights, bias, eer_threshold(scored["genuine"], scored["skilled"]),
+                                    model.global_spread)
+
+
+def scores(measured: dict[str, np.ndarray], model: signature.SignatureModel) -> dict[str, np.ndarray]:
+    return {kind: model.fuse(rows) for kind, rows in measured.items()}
 
 
 def eers(scored: dict[str, np.ndarray]) -> dict[str, float]:
@@ -109,8 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--users", default=None, help="users to report on, like 16-30 (default: all)")
-    parser.add_argument("--fit-users", default=None, help="users to choose the verifier's settings on, like 1-15")
+    parser.add_argument("--users", default=None, help="users to report on, like 16-30 (default: all not fitted on)")
+    parser.add_argument("--fit-users", default=None, help="users to fit the verifier on, like 1-15")
+    parser.add_argument("--save", type=Path, default=None, help="with --fit-users: write signature.json here")
     parser.add_argument("--draws", type=int, default=10, help="reference draws per user")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -121,37 +165,41 @@ def main() -> None:
     started = time.time()
     raw = signatures.read_signatures(args.data)
     found = sorted({user for user, _ in raw})
-    report_users = users_of(args.users, found)
     fit_users = users_of(args.fit_users, found) if args.fit_users else []
+    report_users = users_of(args.users, found) if args.users else [u for u in found if u not in fit_users]
     if set(fit_users) & set(report_users):
         raise SystemExit("error: --users and --fit-users overlap: report only on users not fitted on")
-    features = {key: signatures.features(rows) for key, rows in raw.items() if key[0] in set(report_users + fit_users)}
-    verifier, fit = signatures.DtwVerifier(), {}
+    chosen = set(report_users + fit_users)
+    signed = {key: signature.signature_of(signatures.strokes_of(rows)) for key, rows in raw.items() if key[0] in chosen}
     if fit_users:
-        measured = parts(features, fit_users, args.draws, args.seed + 1, verifier)
-        fit = {str(w): eers(scores(measured, w)) for w in DURATION_WEIGHTS}
-        weight = min(DURATION_WEIGHTS, key=lambda w: np.mean(list(fit[str(w)].values())))
-        verifier = signatures.DtwVerifier(duration_weight=weight)
-        print(f"fitted on users {fit_users[0]}-{fit_users[-1]}: duration weight {weight}", flush=True)
-    scored = scores(parts(features, report_users, args.draws, args.seed, verifier), verifier.duration_weight)
-    figures = eers(scored)
+        model = fit(signed, fit_users, args.draws, args.seed + 1)
+        print(f"fitted on users {fit_users[0]}-{fit_users[-1]}: weights {np.round(model.weights, 3).tolist()}, "
+              f"threshold {model.threshold:.3f}", flush=True)
+        if args.save:
+            print(f"wrote {model.save(args.save, fit_users=fit_users, data=args.data.name)}")
+    else:
+        model = signature.SignatureModel.load(models_dir())
+    report = {"data": str(args.data), "fit_users": fit_users, "protocol": PROTOCOL, "references": REFERENCES,
+              "draws": args.draws, "verifier": {"method": "DTW over local features, duration and per-user global "
+                                                          "feature statistics, fused by logistic regression",
+                                                "version": model.version, "weights": list(model.weights),
+                                                "threshold": model.threshold}}
+    if report_users:
+        scored = scores(parts(signed, report_users, args.draws, args.seed, model), model)
+        figures = eers(scored)
+        args.out.mkdir(parents=True, exist_ok=True)
+        plot_det(scored, args.out / "det.png")
+        at = {kind: {"far": float(np.mean(scored[kind] >= model.threshold))} for kind in ("skilled", "random")}
+        report.update(users=report_users, **{kind: {
+            "eer": figures[kind], "genuine": int(len(scored["genuine"])), "forgeries": int(len(scored[kind])),
+            "far_at_threshold": at[kind]["far"]} for kind in ("skilled", "random")},
+            frr_at_threshold=float(np.mean(scored["genuine"] < model.threshold)))
+        print(f"skilled forgeries EER {figures['skilled']:.4f}, random forgeries EER {figures['random']:.4f} "
+              f"(users {report_users[0]}-{report_users[-1]}, {args.draws} draws)")
+    report["seconds"] = round(time.time() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    plot_det(scored, args.out / "det.png")
-    report = {
-        "data": str(args.data), "users": report_users, "fit_users": fit_users, "protocol": PROTOCOL,
-        "references": REFERENCES, "draws": args.draws,
-        "verifier": {"method": "DTW over local features, per-user normalised, duration penalty",
-                     "window": verifier.window, "duration_weight": verifier.duration_weight},
-        "fit": fit,
-        "skilled": {"eer": figures["skilled"], "genuine": int(len(scored["genuine"])),
-                    "forgeries": int(len(scored["skilled"]))},
-        "random": {"eer": figures["random"], "genuine": int(len(scored["genuine"])),
-                   "forgeries": int(len(scored["random"]))},
-        "seconds": round(time.time() - started, 1),
-    }
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"skilled forgeries EER {figures['skilled']:.4f}, random forgeries EER {figures['random']:.4f} "
-          f"(users {report_users[0]}-{report_users[-1]}, {args.draws} draws); wrote {args.out / 'report.json'}")
+    print(f"wrote {args.out / 'report.json'}")
 
 
 if __name__ == "__main__":

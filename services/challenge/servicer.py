@@ -41,23 +41,28 @@ class ChallengeServicer(challenge_pb2_grpc.ChallengeServiceServicer):
         length = request.length or self.settings.challenge_length
         if not 4 <= length <= 10 or request.fixed_length and not 4 <= request.fixed_length <= 10:
             raise InvalidInput(f"challenge length {request.fixed_length or length} is outside 4-10")
+        if request.with_signature and request.signature_only:
+            raise InvalidInput("a challenge is the signature with the digits, or the signature only")
+        signature = "only" if request.signature_only else "with" if request.with_signature else "none"
         issued = self.store.create(_subject(request), length, self.settings.challenge_time_limit_s, request.caller,
-                                   request.fixed_length)
+                                   request.fixed_length, signature, request.signature_enrolled)
         if isinstance(issued, Refused):
             raise refusal(issued)
         return challenge_pb2.CreateResponse(
             challenge_id=issued.challenge_id, digits=issued.digits,
-            expires_at_ms=issued.expires_at_ms, time_limit_s=issued.time_limit_s, stepped_up=issued.stepped_up)
+            expires_at_ms=issued.expires_at_ms, time_limit_s=issued.time_limit_s, stepped_up=issued.stepped_up,
+            signature=issued.signature)
 
     def Claim(self, request, context):
         if not request.challenge_id:
             raise InvalidInput("challenge_id is missing")
-        claim = self.store.claim(request.challenge_id, _subject(request), request.boxes)
+        claim = self.store.claim(request.challenge_id, _subject(request), request.boxes,
+                                 request.last_box_fits_signature)
         return challenge_pb2.ClaimResponse(
             status=_STATUS[claim.status], digits=claim.digits, expires_at_ms=claim.expires_at_ms,
             consecutive_failures=claim.failures, throttling=claim.throttling, disabled=claim.disabled,
             stepped_up=claim.stepped_up,
-            retry_after_ms=claim.retry_after_ms, length=claim.length)
+            retry_after_ms=claim.retry_after_ms, length=claim.length, signature=claim.signature)
 
     def RecordSuccess(self, request, context):
         token = self.store.succeed(_subject(request), request.stepped_up)

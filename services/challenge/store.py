@@ -82,13 +82,17 @@ while redis.call('LLEN', KEYS[4]) >= tonumber(ARGV[15]) do
   redis.call('DEL', ARGV[13] .. 'ch:' .. oldest)
   redis.call('SET', ARGV[13] .. 'chm:' .. oldest, 'cancelled', 'KEEPTTL')
 end
+-- the signature: asked for ('with' the digits, or 'only'), or added by a step-up when enrolled
+local signature = ARGV[18]
+if signature == 'none' and stepped and ARGV[19] == '1' then signature = 'with' end
+if signature == 'only' then length = 0 end
 local record = cjson.encode({digits = string.sub(ARGV[6], 1, length), expires_at_ms = ARGV[12],
-                             stepped_up = stepped})
+                             stepped_up = stepped, signature = signature ~= 'none'})
 redis.call('SET', KEYS[5], record, 'PX', ARGV[7])
 redis.call('SET', KEYS[6], 'issued', 'PX', ARGV[8])
 redis.call('RPUSH', KEYS[4], ARGV[14])
 redis.call('PEXPIRE', KEYS[4], ARGV[7])
-return {'created', length, stepped and 1 or 0}
+return {'created', length, stepped and 1 or 0, signature ~= 'none' and 1 or 0}
 """
 
 _CLAIM = """
@@ -101,9 +105,12 @@ if not stored then
 end
 local state = redis.call('HMGET', KEYS[3], 'count', 'last_ms', 'disabled')
 if state[3] == '1' then return {'locked', '', 0, 1, 0} end
-local length = string.len(cjson.decode(stored)['digits'])
+local record = cjson.decode(stored)
+local length = string.len(record['digits'])
+if record['signature'] then length = length + 1 end
 local boxes = tonumber(ARGV[4])
 if boxes > 0 and boxes ~= length then return {'wrong_length', tostring(length), 0, 0, 0} end
+if record['signature'] and ARGV[7] ~= '1' then return {'signature_unfit', '', 0, 0, 0} end
 local now, count, after = tonumber(ARGV[1]), tonumber(state[1] or '0'), tonumber(ARGV[5])
 if count >= after then
   local ready = tonumber(state[2] or '0') + tonumber(ARGV[3]) * (count - after + 1)
@@ -188,7 +195,8 @@ class ChallengeStore:
         return secrets.randbelow(1_000_000) < self.limits.stepup_decoy_rate * 1_000_000
 
     def create(self, subject: str, length: int, time_limit_s: int, caller: str = "",
-               fixed_length: int = 0) -> Issued | Refused:
+               fixed_length: int = 0, signature: str = "none", signature_enrolled: bool = False) -> Issued | Refused:
+        """signature: "none", "with" the digits or "only"; with signature_enrolled a step-up adds it."""
         challenge_id = secrets.token_urlsafe(24)
         shuffled = random_digits()  # the script takes as many as the length it settles on
         now, limit_ms, window_ms = self.clock(), time_limit_s * 1000, self.limits.window_s * 1000
@@ -199,28 +207,31 @@ class ChallengeStore:
         if retry:
             return Refused("rate", max(int(retry), 1))
         prefix = _prefix(subject)
-        status, value, stepped = self._create(
+        status, value, stepped, *signed = self._create(
             keys=[f"{prefix}fail", f"{prefix}rate", f"{prefix}step", f"{prefix}pending",
                   f"{prefix}ch:{challenge_id}", f"{prefix}chm:{challenge_id}"],
             args=[now, self.limits.delay_ms, self.limits.throttle_after, self.limits.per_user, window_ms,
                   shuffled, limit_ms, limit_ms + MARKER_GRACE_MS, length, self.limits.stepup_extra,
                   self.limits.stepup_max, now + limit_ms, prefix, challenge_id, self.limits.max_pending,
-                  fixed_length, int(self._decoy())])
+                  fixed_length, int(self._decoy()), signature, int(signature_enrolled)])
         if status != b"created":
             return Refused(status.decode(), max(int(value), 1))
         with self.client.pipeline(transaction=False) as pipe:
             pipe.zadd(caller_key, {challenge_id: now})
             pipe.pexpire(caller_key, window_ms)
             pipe.execute()
-        return Issued(challenge_id, shuffled[: int(value)], now + limit_ms, time_limit_s, bool(stepped))
+        return Issued(challenge_id, shuffled[: int(value)], now + limit_ms, time_limit_s, bool(stepped),
+                      bool(signed[0]))
 
-    def claim(self, challenge_id: str, subject: str, boxes: int = 0) -> Claim:
-        """boxes: the answer's box count, refused unless it fits (0: not checked)."""
+    def claim(self, challenge_id: str, subject: str, boxes: int = 0,
+              last_box_fits_signature: bool = True) -> Claim:
+        """boxes: the answer's box count, refused unless it fits (0: not checked); a challenge
+        with a signature is refused unless its last box can be one (strokes, enough points)."""
         prefix = _prefix(subject)
         status, stored, failures, disabled, retry = self._claim(
             keys=[f"{prefix}ch:{challenge_id}", f"{prefix}chm:{challenge_id}", f"{prefix}fail", f"{prefix}pending"],
             args=[self.clock(), self.limits.disable_after, self.limits.delay_ms, boxes, self.limits.throttle_after,
-                  challenge_id])
+                  challenge_id, int(last_box_fits_signature)])
         status = ClaimStatus(status.decode())
         if status is ClaimStatus.WRONG_LENGTH:
             return Claim(status, length=int(stored))
@@ -228,7 +239,8 @@ class ChallengeStore:
             return Claim(status, disabled=bool(disabled), retry_after_ms=max(int(retry), 0))
         record = json.loads(stored)
         return Claim(status, record["digits"], int(record["expires_at_ms"]), int(failures),
-                     int(failures) >= self.limits.throttle_after, bool(disabled), bool(record["stepped_up"]))
+                     int(failures) >= self.limits.throttle_after, bool(disabled), bool(record["stepped_up"]),
+                     signature=bool(record.get("signature")))
 
     def lockout(self, subject: str) -> Lockout:
         count, disabled = self.client.hmget(f"{_prefix(subject)}fail", "count", "disabled")

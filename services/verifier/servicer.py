@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwotp import boxes
+from google.protobuf.message import DecodeError
+
+from hwotp import boxes, strokes
 from hwotp.errors import InvalidInput, NotFound
 from hwotp.internal.v1 import box_pb2, verifier_pb2, verifier_pb2_grpc
 from hwotp.outcomes import SCAN, STROKES
+from hwotp.v1 import handwriting_pb2
+from services.verifier.signatures import SignatureVerifier
 from services.verifier.verification import WriterVerifier
 
 MAX_BOXES = 128
@@ -26,9 +30,18 @@ def _batch(request):
     return boxes.to_batch(request.boxes)
 
 
+def _signature(data: bytes, where: str):
+    """A serialized hwotp.v1.Handwriting -> its strokes as (n, 4) arrays."""
+    try:
+        written = handwriting_pb2.Handwriting.FromString(data)
+    except DecodeError:
+        raise InvalidInput(f"{where}: not a serialized Handwriting message") from None
+    return strokes.to_points(written.strokes, where)
+
+
 class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
-    def __init__(self, verifier: WriterVerifier):
-        self.verifier = verifier
+    def __init__(self, verifier: WriterVerifier, signatures: SignatureVerifier):
+        self.verifier, self.signatures = verifier, signatures
 
     def Enroll(self, request, context):
         fields, fingerprints, known = _batch(request)
@@ -57,12 +70,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
             expected_digits=verdict.expected.tolist(), near_miss=verdict.near_miss, modalities=verdict.modalities)
 
     def GetEnrollment(self, request, context):
-        version, fixed_length = self.verifier.enrolment(_subject(request))
+        version, fixed_length, signed = self.verifier.enrolment(_subject(request))
         if version is None:
             return verifier_pb2.GetEnrollmentResponse(enrolled=False)
         return verifier_pb2.GetEnrollmentResponse(
             enrolled=True, model_version=version, current=version == self.verifier.version, fixed_length=fixed_length,
-            display_templates=self.verifier.display)
+            display_templates=self.verifier.display, signature=signed)
 
     def RememberAccepted(self, request, context):
         fingerprints = boxes.fingerprints(request.fingerprints)
@@ -80,3 +93,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
 
     def DeleteEnrollment(self, request, context):
         return verifier_pb2.DeleteEnrollmentResponse(deleted=self.verifier.store.delete(_subject(request)))
+
+    def EnrollSignature(self, request, context):
+        signed = [_signature(data, f"signature {i}") for i, data in enumerate(request.signatures)]
+        count = self.signatures.enrol(_subject(request), signed)
+        return verifier_pb2.EnrollSignatureResponse(model_version=self.signatures.model.version, signatures=count)
+
+    def VerifySignature(self, request, context):
+        verdict = self.signatures.verify(_subject(request), _signature(request.signature, "the signature"))
+        return verifier_pb2.VerifySignatureResponse(score=verdict.score, passed=verdict.passed,
+                                                    replayed=verdict.replayed)
+
+    def RememberSignature(self, request, context):
+        remembered = self.signatures.remember(_subject(request), _signature(request.signature, "the signature"))
+        return verifier_pb2.RememberSignatureResponse(remembered=remembered)

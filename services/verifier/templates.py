@@ -15,6 +15,9 @@ id), and every key of one subject carries it as its hash tag, hwotp:{<subject>}:
   img   the enrolment images, only when asked to keep them
   dsp   one display template image per digit, when those are shown
   rep   the user's secret repositioning scheme
+  sig   list: the signature verifier's version, then the enrolled signatures
+        (hwotp.signature), when the user enrolled a signature
+  sga   sorted set by time: the last accepted signatures, for the replay check
   ack   a marker rewritten after an enrolment, whose replication confirms
         the enrolment's (TemplateStore.replicated); it expires within a minute
 
@@ -45,11 +48,24 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - horizon)
 redis.call('PEXPIRE', KEYS[2], horizon)
 return 1
 """
+# An accepted signature joins the history of a subject with an enrolled signature;
+# the history keeps the newest ARGV[4] within the horizon.
+_REMEMBER_SIGNATURE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now, horizon = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - horizon)
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -1 - tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[2], horizon)
+return 1
+"""
+SIGNATURE_HISTORY = 20
+
 # What an enrolment writes (and a re-enrolment replaces); the secret
 # repositioning scheme and the accepted answers' history outlive re-enrolment
 # and go with deletion.
 _ENROLMENT = ("tpl", "fpe", "img", "trj", "dsp")
-SEALED_KINDS = (*_ENROLMENT, "fpa", "rep")
+SEALED_KINDS = (*_ENROLMENT, "fpa", "rep", "sig", "sga")
 KINDS = (*SEALED_KINDS, "ack")  # every kind of key the verifier keeps
 
 
@@ -85,6 +101,7 @@ class TemplateStore:
         self.replica_wait_ms = replica_wait_ms
         self.horizon_ms = history_days * 86_400_000
         self._remember = client.register_script(_REMEMBER)
+        self._remember_signature = client.register_script(_REMEMBER_SIGNATURE)
 
     def _seal(self, data: bytes, kind: str, subject: str) -> bytes:
         return self.sealer.seal(data, f"{kind}:{subject}".encode())
@@ -192,20 +209,54 @@ class TemplateStore:
         return bool(self._remember(keys=[_key(subject, "tpl"), _key(subject, "fpa")],
                                    args=[self.clock(), self.horizon_ms, entry]))
 
+    def save_signatures(self, subject: str, version: str, signatures: list[bytes]) -> None:
+        """An enrolled subject's signatures (serialized, hwotp.signature), replacing any
+        before and their accepted history; NotFound-free: the caller checked enrolment."""
+        keys = (_key(subject, "sig"), _key(subject, "sga"))
+
+        def write(pipe) -> None:
+            pipe.multi()
+            pipe.delete(*keys)
+            pipe.rpush(keys[0], *[self._seal(data, "sig", subject) for data in (version.encode(), *signatures)])
+
+        self.client.transaction(write, keys[0])
+        self.replicated(subject, "signature enrolment")
+
+    def load_signatures(self, subject: str) -> tuple[str, list[bytes], list[bytes]] | None:
+        """(version, enrolled signatures, accepted signatures within the horizon), None without."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.lrange(_key(subject, "sig"), 0, -1)
+            pipe.zrangebyscore(_key(subject, "sga"), self.clock() - self.horizon_ms, "+inf")
+            enrolled, accepted = pipe.execute()
+        if not enrolled:
+            return None
+        version, *references = [self._open(blob, "sig", subject) for blob in enrolled]
+        return version.decode(), references, [self._open(blob, "sga", subject) for blob in accepted]
+
+    def signature_version(self, subject: str) -> str | None:
+        first = self.client.lindex(_key(subject, "sig"), 0)
+        return self._open(first, "sig", subject).decode() if first is not None else None
+
+    def remember_signature(self, subject: str, signature: bytes) -> bool:
+        entry = self._seal(signature, "sga", subject)
+        return bool(self._remember_signature(keys=[_key(subject, "sig"), _key(subject, "sga")],
+                                             args=[self.clock(), self.horizon_ms, entry, SIGNATURE_HISTORY]))
+
     def set_repositioning(self, subject: str, scheme: str) -> None:
         if scheme:
             self.client.set(_key(subject, "rep"), self._seal(scheme.encode(), "rep", subject))
         else:
             self.client.delete(_key(subject, "rep"))
 
-    def enrolment(self, subject: str) -> tuple[str | None, str]:
-        """The model a subject's templates belong to (None when not enrolled) and its
-        repositioning scheme: one small round trip."""
+    def enrolment(self, subject: str) -> tuple[str | None, str, bool]:
+        """The model a subject's templates belong to (None when not enrolled), its
+        repositioning scheme and whether it has a signature: one small round trip."""
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hget(_key(subject, "tpl"), "model_version")
             pipe.get(_key(subject, "rep"))
-            version, scheme = pipe.execute()
-        return (version.decode() if version is not None else None), self._scheme(subject, scheme)
+            pipe.exists(_key(subject, "sig"))
+            version, scheme, signed = pipe.execute()
+        return (version.decode() if version is not None else None), self._scheme(subject, scheme), bool(signed)
 
     def model_version(self, subject: str) -> str | None:
         version = self.client.hget(_key(subject, "tpl"), "model_version")

@@ -131,11 +131,12 @@ class WriterVerifier:
         self.store.set_repositioning(subject, reposition.validate(scheme) if scheme else "")
         return bool(scheme)
 
-    def enrolment(self, subject: str) -> tuple[str | None, int]:
-        """The model the subject's templates belong to (None: not enrolled), and the only
-        challenge length their secret repositioning fits (0: any)."""
-        version, scheme = self.store.enrolment(subject)
-        return version, reposition.fixed_length(scheme)
+    def enrolment(self, subject: str) -> tuple[str | None, int, bool]:
+        """The model the subject's templates belong to (None: not enrolled), the only
+        challenge length their secret repositioning fits (0: any), and whether they
+        enrolled a signature."""
+        version, scheme, signed = self.store.enrolment(subject)
+        return version, reposition.fixed_length(scheme), signed
 
     def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray,
                domain: str = SCAN, paths: np.ndarray | None = None) -> Verdict:
