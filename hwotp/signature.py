@@ -175,6 +175,11 @@ class Enrolled:
     def score(self, probe: Signature) -> float:
         return float(self.model.fuse(self.parts(probe)[None])[0])
 
+    def has_twins(self) -> bool:
+        """Two references almost identical: one was copied, not signed anew."""
+        return any(self.model.distance(a.sequence, b.sequence) / self.spread < self.model.replay_ratio
+                   for a, b in itertools.combinations(self.references, 2))
+
     def replayed(self, probe: Signature, earlier: list[Signature] = ()) -> bool:
         """Almost identical to a reference or to an earlier accepted signature."""
         nearest = min(self.model.distance(probe.sequence, s.sequence) for s in [*self.references, *earlier])

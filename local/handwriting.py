@@ -88,3 +88,11 @@ class StrokeWriter:
     def write(self, digits: str, rng: np.random.Generator | None = None) -> list[handwriting_pb2.Handwriting]:
         return [self.box(rng.choice(self.probes[int(c)]) if rng is not None else self.probes[int(c)][0])
                 for c in digits]
+
+
+def signature_box(strokes: list[np.ndarray], scale: float = 0.5) -> handwriting_pb2.Handwriting:
+    """A signature's strokes ((n, 4) x, y, t_ms, pressure, as training.signatures.strokes_of
+    gives them) as one box a client sends; `scale` brings tablet units within the box limits."""
+    return handwriting_pb2.Handwriting(strokes=[handwriting_pb2.Stroke(points=[
+        handwriting_pb2.Point(x=float(x * scale), y=float(y * scale), t_ms=float(t), pressure=float(p))
+        for x, y, t, p in stroke]) for stroke in strokes])

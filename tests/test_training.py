@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from hwotp import trajectory
+from hwotp import signature, trajectory
 from hwotp.models import IMAGE_ONLINE, STROKES, ModelBundle
 from hwotp.onnx_model import OnnxModel, sha256_of
 from training import quantize, strokes
@@ -98,12 +98,15 @@ def test_strokes_evaluation_reports_each_modality_and_the_dtw_baseline(stroke_sl
 
 def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_path):
     out = tmp_path / "signatures"
-    _run("training.evaluate_signatures", "--fit-users", "1-2", "--users", "3-5", "--draws", "1", "--out", str(out))
+    _run("training.evaluate_signatures", "--fit-users", "1-2", "--users", "3-5", "--draws", "1", "--out", str(out),
+         "--save", str(tmp_path))
     report = json.loads((out / "report.json").read_text())
     assert report["users"] == [3, 4, 5] and report["fit_users"] == [1, 2] and report["references"] == 5
     assert 0 <= report["skilled"]["eer"] <= 0.6 and 0 <= report["random"]["eer"] <= 0.6
     assert report["skilled"]["forgeries"] == 3 * 20 and report["random"]["forgeries"] == 3 * 2
-    assert set(report["fit"]) and report["verifier"]["duration_weight"] in [float(w) for w in report["fit"]]
+    saved = signature.SignatureModel.load(tmp_path)  # what the verifier service would load
+    assert list(saved.weights) == report["verifier"]["weights"] and saved.threshold == report["verifier"]["threshold"]
+    assert all(w < 0 for w in saved.weights)  # each part is larger the less a probe is like the references
     assert (out / "det.png").stat().st_size > 1000
     overlapping = run_module("training.evaluate_signatures", "--fit-users", "1-3", "--users", "3-5",
                              "--out", str(tmp_path / "x"))

@@ -29,7 +29,7 @@ class SignatureVerifier:
             raise InvalidInput(f"{len(signed)} signatures given; a signature enrolment takes {signature.REFERENCES}")
         parsed = [self._parse(strokes, f"signature {i}") for i, strokes in enumerate(signed)]
         enrolled = self.model.enrol(parsed)
-        if any(enrolled.replayed(probe, [other for other in parsed if other is not probe]) for probe in parsed):
+        if enrolled.has_twins():
             raise InvalidInput("two enrolment signatures are almost identical: nobody signs twice identically; "
                                "sign each one anew")
         if self.store.model_version(subject) is None:
