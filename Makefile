@@ -8,6 +8,10 @@ PROTOS := $(wildcard proto/hwotp/v1/*.proto proto/hwotp/internal/v1/*.proto)
 # buf (lint and breaking-change checks of the contracts), pinned, from npm
 BUF := build/tools/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
+# MediaPipe Hands (model files and runtime) for the web pad's air mode, pinned, from npm;
+# the demo serves it from build/web: the browser never fetches it from elsewhere
+MEDIAPIPE := build/web/node_modules/@mediapipe/hands/hands.js
+MEDIAPIPE_VERSION := 0.4.1675469240
 EVAL_OUT ?= build/eval
 # UNIPEN 1a as a stroke set (training.strokes), written from its archive by `make data`
 STROKE_SET := build/unipen-1a.jsonl
@@ -42,6 +46,9 @@ $(STUBS): $(PROTOS) $(VENV)/.runtime
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 	touch hwotp/internal/__init__.py hwotp/internal/v1/__init__.py $@
 
+$(MEDIAPIPE):
+	npm install --silent --no-audit --no-fund --prefix build/web @mediapipe/hands@$(MEDIAPIPE_VERSION)
+
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@$(BUF_VERSION)
 
@@ -56,10 +63,10 @@ release-contract: $(BUF)
 
 stubs: $(STUBS)
 
-run: $(STUBS)
+run: $(STUBS) $(MEDIAPIPE)
 	$(PY) -m local.stack run
 
-up: $(STUBS)
+up: $(STUBS) $(MEDIAPIPE)
 	$(PY) -m local.stack up
 
 down:
@@ -70,7 +77,7 @@ down:
 CLUSTER_SKIPS = $(addprefix --ignore=tests/,test_training.py test_offline_commands.py test_deploy.py \
                   test_redis_sentinel.py test_cluster_faults.py test_web.py)
 
-test: $(VENV)/.full $(STUBS) $(STROKE_SET) contracts
+test: $(VENV)/.full $(STUBS) $(STROKE_SET) $(MEDIAPIPE) contracts
 	$(BIN)/lint-imports
 	$(PY) -m pytest
 	HWOTP_LOCAL_REDIS=cluster $(PY) -m pytest -m integration $(CLUSTER_SKIPS)
@@ -92,6 +99,7 @@ train: $(VENV)/.full $(STUBS) $(STROKE_SET)
 	$(PY) -m training.calibrate_strokes --strokes $(STROKE_SET)
 	$(PY) -m training.train_online --strokes $(STROKE_SET)
 	$(PY) -m training.calibrate_online --strokes $(STROKE_SET)
+	$(PY) -m training.evaluate_signatures --fit-users 1-30 --save models --out $(EVAL_OUT)/signatures-served
 	$(MAKE) evaluate
 	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record
 	$(PY) -m training.model_card
@@ -101,6 +109,7 @@ evaluate: $(VENV)/.runtime $(STROKE_SET)
 	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 1 --out $(EVAL_OUT)/test-strokes --record
 	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 3 --lengths 1,4,6 --out $(EVAL_OUT)/test-strokes-enrol3 --record
 	$(PY) -m training.evaluate_signatures --fit-users 1-15 --users 16-30 --out $(EVAL_OUT)/signatures
+	$(PY) -m training.evaluate_signatures --fit-users 16-30 --users 1-15 --out $(EVAL_OUT)/signatures-swapped
 
 bench: $(STUBS) $(STROKE_SET)
 	$(PY) -m bench.run

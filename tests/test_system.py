@@ -281,7 +281,7 @@ def test_wrong_number_of_boxes_is_invalid_argument(gateway, enrolled, writers):
     with pytest.raises(grpc.RpcError) as error:
         submit(gateway, enrolled, challenge, writers[0].write(challenge.digits[:4], rng))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "4 boxes for a 6-digit challenge" in error.value.details()
+    assert "4 boxes for a challenge of 6 boxes" in error.value.details()
 
 
 def test_audit_trail_has_events_with_scores_but_no_digits_or_keys(gateway, stack, enrolled, writers):

@@ -1,6 +1,8 @@
 """The web client in a real browser (Debian's Chromium, driven by Playwright): held-out UNIPEN
 writers' pen trajectories replayed as pointer events into the pad, through the demo relying party,
-to a real stack. Screenshots of every page go to build/web-screenshots/."""
+to a real stack; the air mode's hand model on Chromium's fake camera, and its landmark-to-stroke
+logic on landmark sequences made from real pen trajectories. Screenshots of every page go to
+build/web-screenshots/."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import pytest
 import redis
 from playwright.sync_api import sync_playwright
 
+from hwotp.client import gateway_channel, gateway_stub
+from hwotp.ink import prepare_strokes
 from hwotp.sealing import Sealer
 from hwotp.v1 import handwriting_pb2
 from local.handwriting import box_strokes
@@ -30,7 +34,9 @@ def browser():
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+            "--no-first-run", "--disable-sync",
+            # the air mode: Chromium's own moving test pattern as the camera, no permission prompt
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
         yield launched
         launched.close()
 
@@ -189,3 +195,126 @@ def test_an_answer_after_the_time_limit_is_expired(browser, tmp_path, stroke_wri
     finally:
         demo.stop()
         stack.stop()
+
+
+# --- writing in the air ---------------------------------------------------------------------
+
+ASPECT, REGION, BOX = 4 / 3, 0.6, 280.0  # the camera image's proportions and the AirPen's defaults
+HAND = 0.17  # wrist to middle finger's base, in units of the image's height
+FRAME_MS = 33.0
+
+
+def hand_at(x: float, y: float, pinched: bool) -> list[dict]:
+    """The 21 landmarks of a hand whose index fingertip is at box pixel (x, y), as MediaPipe Hands
+    gives them from a selfie camera (x and y in [0, 1] of the image, mirrored)."""
+    across = min(ASPECT, REGION)
+    ix, iy = x / BOX * across + (ASPECT - across) / 2, y / BOX * REGION + (1 - REGION) / 2
+
+    def landmark(dx: float, dy: float) -> dict:
+        return {"x": 1 - (ix + dx) / ASPECT, "y": iy + dy, "z": 0.0}
+
+    hand = [landmark(0.0, 2 * HAND)] * 21  # the wrist, and what the pen ignores
+    hand[9] = landmark(0.0, HAND)  # the middle finger's base
+    hand[8] = landmark(0.0, 0.0)  # the index fingertip: the pen
+    hand[4] = landmark(0.03 if pinched else 0.15, 0.0)  # the thumb's tip
+    return hand
+
+
+def along(stroke: np.ndarray, step: float) -> np.ndarray:
+    """Points every `step` pixels along a stroke's path."""
+    lengths = np.r_[0, np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))]
+    at = np.arange(0, lengths[-1] + 1e-9, step) if lengths[-1] > 0 else np.zeros(1)
+    return np.stack([np.interp(at, lengths, stroke[:, 0]), np.interp(at, lengths, stroke[:, 1])], axis=1)
+
+
+def air_frames(strokes: list[np.ndarray], mode: str) -> list[dict]:
+    """Camera frames of a hand writing these box-pixel strokes: the pen path as a camera samples a
+    fingertip (a few pixels of the box a frame); between strokes the open hand (or, in dwell mode, a
+    still fingertip) moves on."""
+    frames, t = [], 0.0
+
+    def frame(x, y, pinched):
+        nonlocal t
+        frames.append({"hand": hand_at(float(x), float(y), pinched), "t_ms": t})
+        t += FRAME_MS
+
+    for stroke in strokes:
+        sampled = along(stroke, 5.0)
+        if mode == "dwell":  # hold still to put the pen down...
+            for _ in range(int(800 / FRAME_MS)):
+                frame(*sampled[0], False)
+        for _ in range(3):
+            frame(*sampled[0], False)
+        for x, y in sampled:
+            frame(x, y, True)
+        if mode == "dwell":  # ...and again to lift it
+            for _ in range(int(800 / FRAME_MS)):
+                frame(*sampled[-1], False)
+        for _ in range(3):
+            frame(*sampled[-1], False)
+    frames.append({"hand": None, "t_ms": t})
+    return frames
+
+
+@pytest.mark.parametrize("mode", ["pinch", "dwell"])
+def test_air_landmarks_of_real_pen_trajectories_become_the_same_strokes(browser, site, stroke_writers, bundle,
+                                                                       mode):
+    """UNIPEN test writers' digits, written as a hand would in the air: the strokes the pad would send
+    follow the pen's path and still read as the digit."""
+    _, demo = site
+    page = browser.new_page()
+    page.goto(f"{demo.url}/login")
+    writer = stroke_writers[0]
+    samples = [writer.probes[d][0] for d in range(10)]
+    sent = [[np.array([(p.x, p.y) for p in s.points]) for s in box_strokes(writer.strokes[i])] for i in samples]
+    got = page.evaluate("""async ([all, mode]) => {
+        const { strokesOf } = await import("/static/air.js");
+        return all.map((frames) => strokesOf(frames, { mode }));
+    }""", [[air_frames(strokes, mode) for strokes in sent], mode])
+    page.close()
+    recognized = []
+    for strokes, air in zip(sent, got):
+        assert len(air) == len(strokes)  # every stroke, no more: pen lifts where the pen lifted
+        for original, written in zip(strokes, air):
+            points = np.array([(p["x"], p["y"]) for p in written])
+            assert all(b["t_ms"] > a["t_ms"] for a, b in zip(written, written[1:]))
+            # each point lies on the pen's path (within a few pixels of a 280-pixel box)
+            path = along(original, 1.0)
+            gaps = np.min(np.linalg.norm(points[:, None] - path[None], axis=2), axis=1)
+            assert np.percentile(gaps, 90) < 6, gaps.max()
+        recognized.append([np.array([(p["x"], p["y"]) for p in stroke], dtype=np.float32) for stroke in air])
+    fields = np.stack([prepare_strokes(strokes)[0] for strokes in recognized])[:, None]
+    originals = np.stack([prepare_strokes(strokes)[0] for strokes in sent])[:, None]
+    read = bundle.recognizer(fields).argmax(axis=1)
+    assert (read == bundle.recognizer(originals).argmax(axis=1)).mean() >= 0.9, read
+
+
+def test_air_mode_runs_the_hand_model_on_the_fake_camera(browser, site, writers):
+    """The air mode in the challenge page: MediaPipe Hands, served by the demo itself, loads and runs
+    on Chromium's fake camera (a test pattern: no hand in it) and says so; no video leaves the page."""
+    stack, demo = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{demo.url}/signup")
+    page.fill('input[name="username"]', "dee")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{demo.url}/enrol")
+    with gateway_channel(stack.gateway, stack.api_key) as channel:  # the relying party's own key
+        gateway_stub(channel).Enroll(writers[0].enrolment("dee"), timeout=30)
+    log_in(page, demo.url, "dee")
+    page.click('[data-air="switch"]')
+    page.wait_for_function("""() => {
+        const status = document.querySelector('[data-air="status"]');
+        return status.dataset.state === "error" || (status.dataset.state === "no-hand" && +status.dataset.frames >= 5);
+    }""", timeout=60000)
+    status = page.text_content('[data-air="status"]')
+    shot(page, "8-air-no-hand")
+    assert status.startswith("No hand seen"), status
+    assert all(url.startswith(demo.url) or url.startswith("data:") or url.startswith("blob:") for url in requests), \
+        [url for url in requests if not url.startswith(demo.url)]
+    assert any("/static/mediapipe/" in url and url.endswith(".tflite") for url in requests)
+    page.click('[data-air="switch"]')  # off again: the camera is released
+    assert page.evaluate("document.querySelector('[data-air=\"camera\"]').srcObject") is None
+    page.close()

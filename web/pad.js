@@ -8,16 +8,20 @@
 export const MAX_POINTS = 4096; // per box, as the gateway allows
 
 export class HandwritingPad {
-  constructor(container, { boxes, size = 280, labels = [] }) {
+  // signatures: boxes after the digits, twice as wide, for the user's signature
+  constructor(container, { boxes, size = 280, labels = [], signatures = 0 }) {
     this.container = container;
     this.size = size;
     this.boxes = [];
     container.classList.add("hwotp-pad");
     for (let i = 0; i < boxes; i++) this.boxes.push(this._box(i, labels[i]));
+    for (let i = 0; i < signatures; i++) {
+      this.boxes.push(this._box(boxes + i, signatures > 1 ? `Signature ${i + 1}` : "Your signature", 2));
+    }
   }
 
-  _box(index, label) {
-    const box = { strokes: [], start: null, canvas: document.createElement("canvas"), active: null };
+  _box(index, label, widths = 1) {
+    const box = { strokes: [], start: null, canvas: document.createElement("canvas"), active: null, cursor: null };
     const wrap = document.createElement("div");
     wrap.className = "hwotp-box";
     if (label !== undefined) {
@@ -26,7 +30,9 @@ export class HandwritingPad {
       if (label instanceof HTMLElement) caption.appendChild(label); else caption.textContent = label;
       wrap.appendChild(caption);
     }
-    box.canvas.width = box.canvas.height = this.size;
+    box.canvas.width = this.size * widths;
+    box.canvas.height = this.size;
+    if (widths > 1) box.canvas.classList.add("hwotp-signature");
     box.canvas.setAttribute("aria-label", `box ${index + 1}`);
     box.canvas.dataset.box = String(index);
     wrap.appendChild(box.canvas);
@@ -47,7 +53,7 @@ export class HandwritingPad {
 
   _point(box, event) {
     const rect = box.canvas.getBoundingClientRect();
-    const scale = this.size / rect.width;
+    const scale = box.canvas.width / rect.width;
     if (box.start === null) box.start = event.timeStamp;
     return {
       x: (event.clientX - rect.left) * scale,
@@ -90,7 +96,7 @@ export class HandwritingPad {
 
   _draw(box) {
     const context = box.canvas.getContext("2d");
-    context.clearRect(0, 0, this.size, this.size);
+    context.clearRect(0, 0, box.canvas.width, box.canvas.height);
     context.lineWidth = Math.max(2, this.size / 40);
     context.lineCap = context.lineJoin = "round";
     context.strokeStyle = "#1a237e";
@@ -100,6 +106,21 @@ export class HandwritingPad {
       if (stroke.length === 1) context.lineTo(stroke[0].x + 0.1, stroke[0].y);
       context.stroke();
     }
+    if (box.cursor) {
+      // where the fingertip is when writing in the air: filled while the pen is down
+      context.beginPath();
+      context.arc(box.cursor.x, box.cursor.y, this.size / 40, 0, 2 * Math.PI);
+      context.fillStyle = context.strokeStyle = box.cursor.down ? "#1a237e" : "#ef6c00";
+      if (box.cursor.down) context.fill(); else context.stroke();
+    }
+  }
+
+  // Strokes written another way (in the air, web/air.js) into box `index`, with the pen's cursor.
+  write(index, strokes, cursor = null) {
+    const box = this.boxes[index];
+    box.strokes = strokes;
+    box.cursor = cursor;
+    this._draw(box);
   }
 
   undo(index) {

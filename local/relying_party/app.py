@@ -27,7 +27,10 @@ from hwotp.v1 import gateway_pb2, handwriting_pb2
 from local.relying_party import pages
 from local.relying_party.users import Users
 
-WEB = Path(__file__).resolve().parent.parent.parent / "web"
+REPO = Path(__file__).resolve().parent.parent.parent
+WEB = REPO / "web"
+# MediaPipe Hands for the pad's air mode, installed pinned from npm by `make run` / `make test`
+MEDIAPIPE = REPO / "build" / "web" / "node_modules" / "@mediapipe" / "hands"
 MAX_BODY = 4 * 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9._@-]{3,64}")
 
@@ -42,6 +45,7 @@ OUTCOMES = {
     "NOT_ENROLLED": "No handwriting is enrolled for you.",
     "REPLAY": "These boxes copy handwriting seen before: write the digits afresh. Log in again for a new challenge.",
 }
+WRITER_MISMATCH_SIGNED = "The handwriting or the signature did not match yours. Log in again for a new challenge."
 
 
 def _boxes(value) -> list[handwriting_pb2.Handwriting]:
@@ -107,7 +111,8 @@ class RelyingParty:
     # --- pages --------------------------------------------------------------------------------
 
     def home(self, request: Request):
-        return HTMLResponse(pages.home(request.session.get("user"), self._csrf(request)))
+        return HTMLResponse(pages.home(request.session.get("user"), self._csrf(request),
+                                       "owner_token" in request.session))
 
     async def _credentials(self, request: Request, page):
         """(name, password) of a posted form with a valid CSRF token, or the response to send:
@@ -118,13 +123,13 @@ class RelyingParty:
         form = await self._form(request)
         if form is None:
             return HTMLResponse(page(csrf, "The form expired or was tampered with: try again."), 403)
-        return str(form.get("username", "")), str(form.get("password", ""))
+        return str(form.get("username", "")), str(form.get("password", "")), form
 
     async def signup(self, request: Request):
         found = await self._credentials(request, pages.signup)
         if isinstance(found, HTMLResponse):
             return found
-        (name, password), csrf = found, self._csrf(request)
+        (name, password, _), csrf = found, self._csrf(request)
         if not _NAME.fullmatch(name) or len(password) < 8:
             return HTMLResponse(pages.signup(csrf, "A name of 3-64 letters, digits or ._@- and a password of 8 "
                                                   "or more characters, please."), 400)
@@ -162,11 +167,12 @@ class RelyingParty:
         found = await self._credentials(request, pages.login)
         if isinstance(found, HTMLResponse):
             return found
-        name, password = found
+        name, password, form = found
         if not self.users.check(name, password):
             return HTMLResponse(pages.login(self._csrf(request), "Wrong name or password."), 401)
         request.session.clear()
         request.session["pending"] = name
+        request.session["high_risk"] = form.get("high_risk") == "1"
         return RedirectResponse("/challenge", 303)
 
     def challenge(self, request: Request):
@@ -174,14 +180,17 @@ class RelyingParty:
         if not name:
             return RedirectResponse("/login", 303)
         try:
-            began = self.hwotp.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=name), timeout=5)
+            factor = gateway_pb2.FACTOR_DIGITS_AND_SIGNATURE if request.session.get("high_risk") \
+                else gateway_pb2.FACTOR_DIGITS
+            began = self.hwotp.BeginChallenge(gateway_pb2.BeginChallengeRequest(user_id=name, factor=factor),
+                                              timeout=5)
         except grpc.RpcError as error:
             return HTMLResponse(pages.plain("Second factor", _explain(error), "bad", link=("/login", "Log in")))
         request.session["challenge"] = began.challenge_id  # the answer's digits stay on the server
         return HTMLResponse(pages.challenge(
             self._csrf(request), began.digits, base64.b64encode(began.digits_image).decode() if began.digits_image
             else "", began.expires_at.ToMilliseconds(), len(began.digits) or len(began.display_templates) or 6,
-            began.stepped_up, [base64.b64encode(t).decode() for t in began.display_templates]))
+            began.stepped_up, [base64.b64encode(t).decode() for t in began.display_templates], began.signature))
 
     async def answer(self, request: Request):
         body = await self._json(request)
@@ -200,10 +209,39 @@ class RelyingParty:
         except grpc.RpcError as error:
             return JSONResponse({"message": _explain(error), "accepted": False}, 400)
         if answer.accepted:
-            request.session["user"] = name
-        return JSONResponse({"accepted": answer.accepted, "outcome": answer.reason,
-                             "message": OUTCOMES.get(answer.reason, "Not accepted."),
+            # the owner token lets the user add a signature now (single use, short-lived; never sent to the page)
+            request.session.update(user=name, owner_token=answer.owner_token)
+        said = OUTCOMES.get(answer.reason, "Not accepted.")
+        if answer.reason == "WRITER_MISMATCH" and request.session.get("high_risk"):
+            said = WRITER_MISMATCH_SIGNED
+        return JSONResponse({"accepted": answer.accepted, "outcome": answer.reason, "message": said,
                              "next": "/" if answer.accepted else None})
+
+    def signature(self, request: Request):
+        name = request.session.get("user")
+        if not name or "owner_token" not in request.session:
+            return RedirectResponse("/login", 303)
+        return HTMLResponse(pages.signature(self._csrf(request), name))
+
+    async def signature_api(self, request: Request):
+        body = await self._json(request)
+        if isinstance(body, JSONResponse):
+            return body
+        name, token = request.session.get("user"), request.session.get("owner_token")
+        if not name or not token:
+            return JSONResponse({"message": "Log in again first: adding a signature needs a fresh login."}, 403)
+        try:
+            signed = _boxes(body["signatures"])
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"message": "The request was not understood."}, 400)
+        request.session.pop("owner_token")  # single use, whatever the outcome
+        try:
+            self.hwotp.EnrollSignature(gateway_pb2.EnrollSignatureRequest(
+                user_id=name, signatures=signed, proof=gateway_pb2.OwnerProof(owner_token=token)), timeout=30)
+        except grpc.RpcError as error:
+            return JSONResponse({"message": _explain(error) + " Log in again to retry.", "enrolled": False}, 400)
+        return JSONResponse({"message": "Signature enrolled: high-risk logins ask for it.", "enrolled": True,
+                             "next": "/"})
 
     async def logout(self, request: Request):
         form = await self._form(request)
@@ -223,6 +261,9 @@ def make_app(gateway: str, api_key: str, users: Users, secret: str | None = None
         Route("/challenge", party.challenge),
         Route("/api/answer", party.answer, methods=["POST"]),
         Route("/logout", party.logout, methods=["POST"]),
+        Route("/signature", party.signature),
+        Route("/api/signature", party.signature_api, methods=["POST"]),
+        Mount("/static/mediapipe", StaticFiles(directory=MEDIAPIPE, check_dir=False), name="mediapipe"),
         Mount("/static", StaticFiles(directory=WEB), name="static"),
     ], middleware=[Middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32),
                               session_cookie="demo_session", same_site="strict", https_only=False)])
