@@ -108,8 +108,7 @@ evaluate: $(VENV)/.runtime $(STROKE_SET)
 	$(PY) -m training.evaluate --writers test --out $(EVAL_OUT)/test --record
 	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 1 --out $(EVAL_OUT)/test-strokes --record
 	$(PY) -m training.evaluate --strokes $(STROKE_SET) --writers test --enroll 3 --lengths 1,4,6 --out $(EVAL_OUT)/test-strokes-enrol3 --record
-	$(PY) -m training.evaluate_signatures --fit-users 1-15 --users 16-30 --out $(EVAL_OUT)/signatures
-	$(PY) -m training.evaluate_signatures --fit-users 16-30 --users 1-15 --out $(EVAL_OUT)/signatures-swapped
+	$(PY) -m training.evaluate_signatures --folds 5 --out $(EVAL_OUT)/signatures
 
 bench: $(STUBS) $(STROKE_SET)
 	$(PY) -m bench.run

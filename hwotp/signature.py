@@ -3,20 +3,22 @@
 A signature is the strokes a client recorded (hwotp.strokes: x, y in pixels,
 t_ms, pressure). Three views of a probe against the user's references:
 
-  shape     its multivariate DTW distance (Sakoe-Chiba window) over local
-            features (position centred and scaled by its spread, velocity,
-            direction, pressure; each z-normalised within the signature) to
-            the nearest reference, over the references' mean mutual distance
-            (a per-user normalisation)
+  shape     its mean multivariate DTW distance (Sakoe-Chiba window; the sum
+            of the Euclidean distances of aligned points, not normalised by
+            length: a longer, slower probe costs more) over local features
+            (position centred and scaled by its spread, velocity, direction,
+            pressure; each z-normalised within the signature) to the
+            references, over the references' mean mutual distance (a per-user
+            normalisation)
   duration  |log| of its duration over the references' mean (forgers draw slowly)
   global    a per-user statistical model of global features (speeds,
             accelerations, proportions, pen lifts, pressure, direction
             histogram): the mean |z| of the probe's, with each feature's spread
             from the references floored by a share of the population's
 
-A logistic model fitted on SVC2004 users (training.evaluate_signatures) fuses
-them into one calibrated score (log odds), judged against one global
-threshold. A probe almost identical to a reference or an accepted signature
+A logistic model over their logarithms, fitted on SVC2004 users
+(training.evaluate_signatures), fuses them into one calibrated score (log
+odds), judged against one global threshold. A probe almost identical to a reference or an accepted signature
 (shape under `replay_ratio`) is a replay: nobody signs twice identically.
 """
 
@@ -112,6 +114,12 @@ def signature_of(strokes: list[np.ndarray]) -> Signature:
     return Signature(_local(points), float(points[-1, 2] - points[0, 2] + _STEP_MS), _globals(points, starts))
 
 
+def fusion_inputs(parts: np.ndarray) -> np.ndarray:
+    """What the logistic fusion weighs: the parts' logarithms (a duration like the references'
+    is 0: offset)."""
+    return np.log(np.asarray(parts) + np.array([1e-6, 0.01, 1e-6]))
+
+
 @dataclass(frozen=True)
 class SignatureModel:
     """The fitted settings: DTW window, the global features' population spread and floor,
@@ -121,8 +129,8 @@ class SignatureModel:
     bias: float
     threshold: float
     global_spread: tuple[float, ...]
-    floor: float = 0.3
-    window: float = 0.1
+    floor: float = 0.5
+    window: float = 0.25
     replay_ratio: float = 0.05
     version: str = "signature-dtw"
 
@@ -143,7 +151,7 @@ class SignatureModel:
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         band = max(int(self.window * max(len(a), len(b))), abs(len(a) - len(b)) + 1)
-        return dtw_ndim.distance_fast(a, b, window=band) / (len(a) + len(b))
+        return dtw_ndim.distance_fast(a, b, window=band, inner_dist="euclidean")
 
     def enrol(self, references: list[Signature]) -> "Enrolled":
         if len(references) < 2:
@@ -154,7 +162,7 @@ class SignatureModel:
 
     def fuse(self, parts: np.ndarray) -> np.ndarray:
         """(n, 3) parts -> calibrated scores (log odds that the enrolled user signed)."""
-        return np.asarray(parts) @ np.asarray(self.weights) + self.bias
+        return fusion_inputs(parts) @ np.asarray(self.weights) + self.bias
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ class Enrolled:
 
     def parts(self, probe: Signature) -> np.ndarray:
         """(shape, duration, global) of a probe: each larger the less it is like the references."""
-        shape = min(self.model.distance(probe.sequence, r.sequence) for r in self.references) / self.spread
+        shape = float(np.mean([self.model.distance(probe.sequence, r.sequence) for r in self.references])) / self.spread
         duration = abs(float(np.log(probe.duration_ms / np.mean([r.duration_ms for r in self.references]))))
         known = np.array([r.globals for r in self.references])
         spread = np.sqrt(known.var(axis=0) + (self.model.floor * np.asarray(self.model.global_spread)) ** 2)

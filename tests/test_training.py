@@ -106,8 +106,14 @@ def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_p
     assert report["skilled"]["forgeries"] == 3 * 20 and report["random"]["forgeries"] == 3 * 2
     saved = signature.SignatureModel.load(tmp_path)  # what the verifier service would load
     assert list(saved.weights) == report["verifier"]["weights"] and saved.threshold == report["verifier"]["threshold"]
-    assert all(w < 0 for w in saved.weights)  # each part is larger the less a probe is like the references
+    assert saved.weights[0] < 0 and saved.weights[2] < 0  # shape and global: larger the less like the references
     assert (out / "det.png").stat().st_size > 1000
+    folded = tmp_path / "folds"
+    _run("training.evaluate_signatures", "--folds", "3", "--draws", "1", "--out", str(folded))
+    report = json.loads((folded / "report.json").read_text())
+    assert report["users"] == list(range(1, 31)) and [f["users"] for f in report["folds"]] == \
+        [list(range(1, 11)), list(range(11, 21)), list(range(21, 31))]
+    assert report["skilled"]["genuine"] == 30 * 10 and 0 <= report["skilled"]["eer"] <= 0.6
     overlapping = run_module("training.evaluate_signatures", "--fit-users", "1-3", "--users", "3-5",
                              "--out", str(tmp_path / "x"))
     assert overlapping.returncode == 1 and "overlap" in overlapping.stderr and "Traceback" not in overlapping.stderr

@@ -1,7 +1,7 @@
 """Fit and evaluate the signature verifier (hwotp.signature):
 
     python -m training.evaluate_signatures --data DIR --out OUT [--users 16-30]
-        [--fit-users 1-15 [--save MODELS_DIR]] [--draws 10]
+        [--fit-users 1-15 [--save MODELS_DIR] | --folds 3] [--draws 10]
 
 DIR is a folder (or zip archive) of SVC2004 `U{u}S{s}.TXT` files (default:
 $HWOTP_SVC2004, else the SVC2004 Task 2 archive beside the data directory,
@@ -18,7 +18,9 @@ With --fit-users the verifier is fitted on those users (the global features'
 population spread, the fusion's weights and the threshold at their
 skilled-forgery EER) and reported on --users only, who must be others; --save
 writes the fitted verifier to MODELS_DIR/signature.json (the served one is
-fitted on users 1-30). Without --fit-users the served verifier
+fitted on users 1-30). With --folds K the users are split into K groups, each
+reported by a verifier fitted on the other groups (each its own threshold),
+and the scores of all pooled. Otherwise the served verifier
 (models/signature.json) is evaluated. Writes OUT/report.json and OUT/det.png.
 """
 
@@ -112,7 +114,7 @@ def fit(signed: dict, users: list[int], draws: int, seed: int) -> signature.Sign
     measured = parts(signed, users, draws, seed, model)
     x = np.concatenate([measured["genuine"], measured["skilled"], measured["random"]])
     y = np.r_[np.ones(len(measured["genuine"])), np.zeros(len(measured["skilled"]) + len(measured["random"]))]
-    weights, bias = logistic(x, y)
+    weights, bias = logistic(signature.fusion_inputs(x), y)
     model = signature.SignatureModel(tuple(weights.tolist()), bias, 0.0, model.global_spread)
     scored = scores(measured, model)
     return signature.SignatureModel(model.weights, bias, eer_threshold(scored["genuine"], scored["skilled"]),
@@ -155,6 +157,9 @@ def main() -> None:
     parser.add_argument("--users", default=None, help="users to report on, like 16-30 (default: all not fitted on)")
     parser.add_argument("--fit-users", default=None, help="users to fit the verifier on, like 1-15")
     parser.add_argument("--save", type=Path, default=None, help="with --fit-users: write signature.json here")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="cross-validation instead: users in this many groups, each reported by a verifier "
+                             "fitted on the others")
     parser.add_argument("--draws", type=int, default=10, help="reference draws per user")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -165,37 +170,60 @@ def main() -> None:
     started = time.time()
     raw = signatures.read_signatures(args.data)
     found = sorted({user for user, _ in raw})
+    if args.folds and (args.fit_users or args.users or args.save):
+        raise SystemExit("error: --folds fits and reports on every user: without --users, --fit-users or --save")
+    if args.folds and not 2 <= args.folds <= len(found):
+        raise SystemExit(f"error: --folds must lie in 2-{len(found)}")
     fit_users = users_of(args.fit_users, found) if args.fit_users else []
     report_users = users_of(args.users, found) if args.users else [u for u in found if u not in fit_users]
     if set(fit_users) & set(report_users):
         raise SystemExit("error: --users and --fit-users overlap: report only on users not fitted on")
-    chosen = set(report_users + fit_users)
+    chosen = set(found if args.folds else report_users + fit_users)
     signed = {key: signature.signature_of(signatures.strokes_of(rows)) for key, rows in raw.items() if key[0] in chosen}
-    if fit_users:
-        model = fit(signed, fit_users, args.draws, args.seed + 1)
-        print(f"fitted on users {fit_users[0]}-{fit_users[-1]}: weights {np.round(model.weights, 3).tolist()}, "
-              f"threshold {model.threshold:.3f}", flush=True)
-        if args.save:
-            print(f"wrote {model.save(args.save, fit_users=fit_users, data=args.data.name)}")
+    report = {"data": str(args.data), "protocol": PROTOCOL, "references": REFERENCES, "draws": args.draws,
+              "method": "DTW over local features, duration and per-user global feature statistics, fused by "
+                        "logistic regression"}
+    if args.folds:
+        # every user reported by a verifier fitted on the other folds' users only
+        runs = []
+        for group in np.array_split(np.array(found), args.folds):
+            group = group.tolist()
+            model = fit(signed, [u for u in found if u not in group], args.draws, args.seed + 1)
+            runs.append((group, model))
+            print(f"fold users {group[0]}-{group[-1]}: fitted on the other {len(found) - len(group)}", flush=True)
+        report.update(folds=[{"users": group, "weights": list(model.weights), "threshold": model.threshold}
+                             for group, model in runs])
     else:
-        model = signature.SignatureModel.load(models_dir())
-    report = {"data": str(args.data), "fit_users": fit_users, "protocol": PROTOCOL, "references": REFERENCES,
-              "draws": args.draws, "verifier": {"method": "DTW over local features, duration and per-user global "
-                                                          "feature statistics, fused by logistic regression",
-                                                "version": model.version, "weights": list(model.weights),
-                                                "threshold": model.threshold}}
-    if report_users:
-        scored = scores(parts(signed, report_users, args.draws, args.seed, model), model)
+        if fit_users:
+            model = fit(signed, fit_users, args.draws, args.seed + 1)
+            print(f"fitted on users {fit_users[0]}-{fit_users[-1]}: weights {np.round(model.weights, 3).tolist()}, "
+                  f"threshold {model.threshold:.3f}", flush=True)
+            if args.save:
+                print(f"wrote {model.save(args.save, fit_users=fit_users, data=args.data.name)}")
+        else:
+            model = signature.SignatureModel.load(models_dir())
+        report.update(fit_users=fit_users, verifier={"version": model.version, "weights": list(model.weights),
+                                                     "threshold": model.threshold})
+        runs = [(report_users, model)] if report_users else []
+    if runs:
+        scored = {kind: [] for kind in ("genuine", "skilled", "random")}
+        accepted = {kind: [] for kind in scored}
+        for group, model in runs:
+            for kind, values in scores(parts(signed, group, args.draws, args.seed, model), model).items():
+                scored[kind].append(values)
+                accepted[kind].append(values >= model.threshold)
+        scored = {kind: np.concatenate(values) for kind, values in scored.items()}
+        accepted = {kind: np.concatenate(values) for kind, values in accepted.items()}
         figures = eers(scored)
         args.out.mkdir(parents=True, exist_ok=True)
         plot_det(scored, args.out / "det.png")
-        at = {kind: {"far": float(np.mean(scored[kind] >= model.threshold))} for kind in ("skilled", "random")}
-        report.update(users=report_users, **{kind: {
+        users = sorted(u for group, _ in runs for u in group)
+        report.update(users=users, **{kind: {
             "eer": figures[kind], "genuine": int(len(scored["genuine"])), "forgeries": int(len(scored[kind])),
-            "far_at_threshold": at[kind]["far"]} for kind in ("skilled", "random")},
-            frr_at_threshold=float(np.mean(scored["genuine"] < model.threshold)))
+            "far_at_threshold": float(accepted[kind].mean())} for kind in ("skilled", "random")},
+            frr_at_threshold=float(1 - accepted["genuine"].mean()))
         print(f"skilled forgeries EER {figures['skilled']:.4f}, random forgeries EER {figures['random']:.4f} "
-              f"(users {report_users[0]}-{report_users[-1]}, {args.draws} draws)")
+              f"(users {users[0]}-{users[-1]}, {args.draws} draws)")
     report["seconds"] = round(time.time() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
