@@ -1,7 +1,7 @@
 """The handwritten signature: a probe against a user's enrolled signatures (numpy and dtaidistance).
 
 A signature is the strokes a client recorded (hwotp.strokes: x, y in pixels,
-t_ms, pressure). Three views of a probe against the user's references:
+t_ms, pressure, and a pen's azimuth and altitude; 0 where unknown). Three views of a probe against the user's references:
 
   shape     its mean multivariate DTW distance (Sakoe-Chiba window; the sum
             of the Euclidean distances of aligned points, not normalised by
@@ -13,7 +13,8 @@ t_ms, pressure). Three views of a probe against the user's references:
   duration  |log| of its duration over the references' mean (forgers draw slowly)
   global    a per-user statistical model of global features (speeds,
             accelerations, proportions, pen lifts, pressure, direction
-            histogram): the mean |z| of the probe's, with each feature's spread
+            histogram, the pen's azimuth and altitude where the device reports
+            them): the mean |z| of the probe's, with each feature's spread
             from the references floored by a share of the population's
 
 A logistic model over their logarithms, fitted on SVC2004 users
@@ -63,15 +64,39 @@ def problem(strokes: list[np.ndarray]) -> str | None:
     return None
 
 
+COLUMNS = 6  # x, y, t_ms, pressure, azimuth, altitude
+
+
+def _resampled(stroke: np.ndarray) -> np.ndarray:
+    """A stroke at one point every _STEP_MS (devices sample at 60 to 240 Hz, and a DTW sum
+    counts points), its first and last points kept."""
+    t = stroke[:, 2]
+    if len(stroke) < 2 or t[-1] <= t[0]:
+        return stroke
+    at = np.append(np.arange(t[0], t[-1], _STEP_MS), t[-1])
+    keep = np.r_[True, np.diff(t) > 0]  # np.interp needs increasing times
+    return np.stack([np.interp(at, t[keep], column[keep]) for column in stroke.T], axis=1)
+
+
 def _points(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 4) x, y, t_ms, pressure of every point in writing order, and each stroke's start index."""
+    """(n, 6) x, y, t_ms, pressure, azimuth, altitude of every point in writing order (columns a
+    stroke lacks are 0), and each stroke's start index; with timing, resampled in time."""
     why = problem(strokes)
     if why:
         raise InvalidInput(why)
-    points = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 4) for s in strokes])
-    if np.ptp(points[:, 2]) <= 0:
+    padded = []
+    for stroke in strokes:
+        stroke = np.asarray(stroke, dtype=np.float64)
+        full = np.zeros((len(stroke), COLUMNS))
+        full[:, :min(COLUMNS, stroke.shape[1])] = stroke[:, :COLUMNS]
+        padded.append(full)
+    timed = np.ptp(np.concatenate([s[:, 2] for s in padded])) > 0
+    if timed:
+        padded = [_resampled(s) for s in padded]
+    points = np.concatenate(padded)
+    if not timed:
         points[:, 2] = np.arange(len(points)) * _STEP_MS
-    starts = np.cumsum([0] + [len(s) for s in strokes[:-1]])
+    starts = np.cumsum([0] + [len(s) for s in padded[:-1]])
     return points, starts
 
 
@@ -86,7 +111,7 @@ def _local(points: np.ndarray) -> np.ndarray:
 
 
 def _globals(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    x, y, t, pressure = points[:, 0], points[:, 1], points[:, 2], points[:, 3]
+    x, y, t, pressure, azimuth, altitude = points.T
     height, width = np.ptp(y) + 1, np.ptp(x) + 1
     within = np.ones(len(points) - 1, dtype=bool)
     within[starts[1:] - 1] = False  # the jumps between strokes are not pen movement
@@ -104,12 +129,13 @@ def _globals(points: np.ndarray, starts: np.ndarray) -> np.ndarray:
         np.log(np.hypot(dx, dy).sum() + 1) - np.log(height), np.log(speed.mean() / height + 1e-6),
         np.log(speed.max() / height + 1e-6), speed.std() / (speed.mean() + 1e-9),
         np.log(acceleration.mean() / height + 1e-6), pressure.mean(), pressure.std(), pressure.max(),
-        np.argmax(speed) / len(speed), np.mean(dx > 0), np.mean(dy > 0), *direction])
+        np.argmax(speed) / len(speed), np.mean(dx > 0), np.mean(dy > 0), *direction,
+        azimuth.mean(), azimuth.std(), altitude.mean(), altitude.std()])
 
 
 def signature_of(strokes: list[np.ndarray]) -> Signature:
-    """Strokes as (n, 4) arrays of x, y, t_ms, pressure -> the signature's features
-    (InvalidInput when they cannot be a signature)."""
+    """Strokes as (n, 4) arrays of x, y, t_ms, pressure, or (n, 6) with azimuth and altitude ->
+    the signature's features (InvalidInput when they cannot be a signature)."""
     points, starts = _points(strokes)
     return Signature(_local(points), float(points[-1, 2] - points[0, 2] + _STEP_MS), _globals(points, starts))
 

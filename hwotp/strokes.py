@@ -17,6 +17,8 @@ MAX_POINTS = 4096  # per box, all strokes together
 # A pen may leave its box while writing; beyond this it is not handwriting.
 MIN_COORDINATE, MAX_COORDINATE = -4096.0, 8192.0
 MAX_T_MS = 600_000.0
+# a pen's orientation, radians (a float's rounding allowed for)
+MAX_AZIMUTH, MAX_ALTITUDE = 2 * math.pi + 1e-4, math.pi / 2 + 1e-4
 
 
 def check(strokes, where: str) -> None:
@@ -32,13 +34,17 @@ def check(strokes, where: str) -> None:
         if not stroke.points:
             raise InvalidInput(f"{where}: stroke {number} has no points")
         for point in stroke.points:
-            if not all(math.isfinite(v) for v in (point.x, point.y, point.t_ms, point.pressure)):
+            if not all(math.isfinite(v) for v in (point.x, point.y, point.t_ms, point.pressure, point.azimuth,
+                                                  point.altitude)):
                 raise InvalidInput(f"{where}: stroke {number} holds a value that is not a finite number")
             if not (MIN_COORDINATE <= point.x <= MAX_COORDINATE and MIN_COORDINATE <= point.y <= MAX_COORDINATE):
                 raise InvalidInput(f"{where}: stroke {number}: coordinates must lie in "
                                    f"[{MIN_COORDINATE:g}, {MAX_COORDINATE:g}] box pixels")
             if not 0 <= point.pressure <= 1:
                 raise InvalidInput(f"{where}: stroke {number}: pressure must lie in [0, 1]")
+            if not (0 <= point.azimuth <= MAX_AZIMUTH and 0 <= point.altitude <= MAX_ALTITUDE):
+                raise InvalidInput(f"{where}: stroke {number}: azimuth must lie in [0, 2 pi] and altitude in "
+                                   "[0, pi/2] radians")
             if not last_t <= point.t_ms <= MAX_T_MS:
                 raise InvalidInput(f"{where}: stroke {number}: t_ms must not decrease and lie in [0, {MAX_T_MS:g}]")
             last_t = point.t_ms
@@ -55,7 +61,7 @@ def to_arrays(strokes, where: str) -> list[np.ndarray]:
 
 
 def to_points(strokes, where: str) -> list[np.ndarray]:
-    """Checked strokes -> (n, 4) float64 arrays of x, y, t_ms, pressure (for a signature)."""
+    """Checked strokes -> (n, 6) float64 arrays of x, y, t_ms, pressure, azimuth, altitude (for a signature)."""
     check(strokes, where)
-    return [np.array([(p.x, p.y, p.t_ms, p.pressure) for p in stroke.points], dtype=np.float64)
-            for stroke in strokes]
+    return [np.array([(p.x, p.y, p.t_ms, p.pressure, p.azimuth, p.altitude) for p in stroke.points],
+                     dtype=np.float64) for stroke in strokes]

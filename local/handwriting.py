@@ -91,8 +91,10 @@ class StrokeWriter:
 
 
 def signature_box(strokes: list[np.ndarray], scale: float = 0.5) -> handwriting_pb2.Handwriting:
-    """A signature's strokes ((n, 4) x, y, t_ms, pressure, as training.signatures.strokes_of
-    gives them) as one box a client sends; `scale` brings tablet units within the box limits."""
+    """A signature's strokes ((n, 6) x, y, t_ms, pressure, azimuth, altitude, as
+    training.signatures.strokes_of gives them) as one box a client sends; `scale` brings tablet
+    units within the box limits."""
     return handwriting_pb2.Handwriting(strokes=[handwriting_pb2.Stroke(points=[
-        handwriting_pb2.Point(x=float(x * scale), y=float(y * scale), t_ms=float(t), pressure=float(p))
-        for x, y, t, p in stroke]) for stroke in strokes])
+        handwriting_pb2.Point(x=float(x * scale), y=float(y * scale), t_ms=float(t), pressure=float(p),
+                              azimuth=float(azimuth), altitude=float(altitude))
+        for x, y, t, p, azimuth, altitude in stroke]) for stroke in strokes])

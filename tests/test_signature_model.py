@@ -34,7 +34,7 @@ def test_stored_signatures_come_back_as_they_were(signed):
 def test_a_copy_with_pixel_jitter_is_a_replay_and_a_fresh_signature_is_not(signed, model):
     enrolled = model.enrol([signature.signature_of(signed[(2, n)]) for n in range(1, 6)])
     rng = np.random.default_rng(3)
-    copied = [stroke + np.c_[rng.normal(0, 1, (len(stroke), 2)), np.zeros((len(stroke), 2))]
+    copied = [stroke + np.c_[rng.normal(0, 1, (len(stroke), 2)), np.zeros((len(stroke), stroke.shape[1] - 2))]
               for stroke in signed[(2, 1)]]
     assert enrolled.replayed(signature.signature_of(copied))
     fresh = signature.signature_of(signed[(2, 12)])
@@ -64,3 +64,17 @@ def test_without_a_clock_points_are_taken_as_sampled_at_100_hz(signed):
     untimed = [np.c_[s[:, :2], np.zeros(len(s)), s[:, 3]] for s in timed]
     points = sum(len(s) for s in timed)
     assert signature.signature_of(untimed).duration_ms == pytest.approx(points * 10.0)
+
+
+def test_a_signature_sampled_at_another_rate_is_the_same_signature(signed, model):
+    """Devices sample at 60 to 240 Hz: the verifier resamples in time, so the rate does not count."""
+    enrolled = model.enrol([signature.signature_of(signed[(2, n)]) for n in range(1, 6)])
+    probe = signed[(2, 12)]
+    doubled = []
+    for stroke in probe:  # twice the points: a midpoint between every two
+        middle = (stroke[1:] + stroke[:-1]) / 2
+        both = np.empty((len(stroke) + len(middle), stroke.shape[1]))
+        both[0::2], both[1::2] = stroke, middle
+        doubled.append(both)
+    assert enrolled.score(signature.signature_of(doubled)) == pytest.approx(
+        enrolled.score(signature.signature_of(probe)), abs=0.3)

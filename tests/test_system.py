@@ -611,6 +611,7 @@ def test_strokes_are_judged_by_their_path_only_for_users_enrolled_with_strokes(g
     (lambda box: [p.__setattr__("x", 5.0) or p.__setattr__("y", 5.0) for s in box.strokes for p in s.points],
      "no ink"),
     (lambda box: box.strokes.add(), "stroke"),
+    (lambda box: box.strokes[0].points[0].__setattr__("altitude", 2.0), "altitude in [0, pi/2]"),
 ])
 def test_malformed_strokes_are_refused_naming_the_box_and_the_rule(gateway, stroke_writers, spoil, rule):
     user = "sam-" + rule.replace(" ", "-")

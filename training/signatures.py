@@ -17,6 +17,7 @@ import numpy as np
 GENUINE = range(1, 21)
 FORGERIES = range(21, 41)
 PRESSURE_LEVELS = 1023.0  # the tablet's
+DEGREE_TENTHS = np.pi / 1800  # azimuth and altitude come in tenths of a degree
 _NAME = re.compile(r"U(\d+)S(\d+)\.TXT$", re.IGNORECASE)
 
 
@@ -42,10 +43,13 @@ def read_signatures(source: Path) -> dict[tuple[int, int], np.ndarray]:
 
 
 def strokes_of(rows: np.ndarray) -> list[np.ndarray]:
-    """SVC2004 rows -> strokes as the gateway takes them: (n, 4) x, y, t_ms from the first
-    point, pressure in [0, 1]; a row with the pen up (BUTTON 0) ends a stroke."""
+    """SVC2004 rows -> strokes as the gateway takes them: (n, 6) x, y, t_ms from the first
+    point, pressure in [0, 1], azimuth and altitude in radians; a row with the pen up
+    (BUTTON 0) ends a stroke."""
     t = rows[:, 2] - rows[0, 2]
-    points = np.stack([rows[:, 0], rows[:, 1], t, np.clip(rows[:, 6] / PRESSURE_LEVELS, 0, 1)], axis=1)
+    points = np.stack([rows[:, 0], rows[:, 1], t, np.clip(rows[:, 6] / PRESSURE_LEVELS, 0, 1),
+                       np.clip(rows[:, 4] * DEGREE_TENTHS, 0, 2 * np.pi),
+                       np.clip(rows[:, 5] * DEGREE_TENTHS, 0, np.pi / 2)], axis=1)
     down = rows[:, 3] > 0
     strokes, current = [], []
     for point, is_down in zip(points, down):

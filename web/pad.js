@@ -1,8 +1,9 @@
 // hwotp handwriting pad: one box per digit, pen / touch / mouse through Pointer Events.
 //
 // Each box records strokes as the gateway takes them (hwotp.v1.Handwriting):
-// points {x, y, t_ms, pressure} in the box's own pixels (y down), t_ms from the
-// box's first point, pressure in [0, 1] for pens and 0 where the device has none.
+// points {x, y, t_ms, pressure, azimuth, altitude} in the box's own pixels (y down),
+// t_ms from the box's first point, pressure in [0, 1], and a pen's orientation in
+// radians (Pointer Events' azimuthAngle, altitudeAngle); 0 where the device has none.
 // No build step: `import { HandwritingPad } from "/static/pad.js"`.
 
 export const MAX_POINTS = 4096; // per box, as the gateway allows
@@ -55,11 +56,14 @@ export class HandwritingPad {
     const rect = box.canvas.getBoundingClientRect();
     const scale = box.canvas.width / rect.width;
     if (box.start === null) box.start = event.timeStamp;
+    const pen = event.pointerType === "pen";
     return {
       x: (event.clientX - rect.left) * scale,
       y: (event.clientY - rect.top) * scale,
       t_ms: Math.max(0, event.timeStamp - box.start),
-      pressure: event.pointerType === "pen" ? Math.min(1, Math.max(0, event.pressure)) : 0,
+      pressure: pen ? Math.min(1, Math.max(0, event.pressure)) : 0,
+      azimuth: pen ? Math.min(2 * Math.PI, Math.max(0, event.azimuthAngle || 0)) : 0,
+      altitude: pen ? Math.min(Math.PI / 2, Math.max(0, event.altitudeAngle || 0)) : 0,
     };
   }
 

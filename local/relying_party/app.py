@@ -53,7 +53,8 @@ def _boxes(value) -> list[handwriting_pb2.Handwriting]:
     out = []
     for box in value:
         strokes = [handwriting_pb2.Stroke(points=[handwriting_pb2.Point(
-            x=float(p["x"]), y=float(p["y"]), t_ms=float(p.get("t_ms", 0)), pressure=float(p.get("pressure", 0)))
+            x=float(p["x"]), y=float(p["y"]), t_ms=float(p.get("t_ms", 0)), pressure=float(p.get("pressure", 0)),
+            azimuth=float(p.get("azimuth", 0)), altitude=float(p.get("altitude", 0)))
             for p in stroke["points"]]) for stroke in box["strokes"]]
         out.append(handwriting_pb2.Handwriting(strokes=strokes))
     return out
