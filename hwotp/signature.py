@@ -1,7 +1,8 @@
 """The handwritten signature: a probe against a user's enrolled signatures (numpy and dtaidistance).
 
 A signature is the strokes a client recorded (hwotp.strokes: x, y in pixels,
-t_ms, pressure, and a pen's azimuth and altitude; 0 where unknown). Three views of a probe against the user's references:
+t_ms, pressure, and a pen's azimuth and altitude; 0 where unknown), resampled
+in time to 100 Hz. Three views of a probe against the user's references:
 
   shape     its mean multivariate DTW distance (Sakoe-Chiba window; the sum
             of the Euclidean distances of aligned points, not normalised by
@@ -19,8 +20,10 @@ t_ms, pressure, and a pen's azimuth and altitude; 0 where unknown). Three views 
 
 A logistic model over their logarithms, fitted on SVC2004 users
 (training.evaluate_signatures), fuses them into one calibrated score (log
-odds), judged against one global threshold. A probe almost identical to a reference or an accepted signature
-(shape under `replay_ratio`) is a replay: nobody signs twice identically.
+odds), judged against one global threshold. A probe almost identical to a
+reference or an accepted signature (its nearest DTW distance under
+`replay_ratio` of the references' mutual one) is a replay: nobody signs twice
+identically.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ REFERENCES = 5
 PARTS = ("shape", "duration", "global")
 MODEL_FILE = "signature.json"
 MIN_POINTS = 10
-# Without a clock (t_ms all 0) points are taken as sampled at 100 Hz, the rate of the data it was fitted on.
+# Signatures are resampled to 100 Hz, the rate of the data it was fitted on; without a clock
+# (t_ms all 0) points are taken as sampled at that rate.
 _STEP_MS = 10.0
 
 

@@ -8,37 +8,12 @@ import grpc
 import numpy as np
 import pytest
 
-from hwotp import signature
-from hwotp.models import models_dir
 from hwotp.v1 import gateway_pb2, handwriting_pb2
 from local.handwriting import signature_box
-from tests.conftest import begin, submit
-from training import signatures
-from training.evaluate_signatures import default_data
+from tests.conftest import submit
 
 pytestmark = pytest.mark.integration
-USER = 4  # an SVC2004 user
 ADMIN = gateway_pb2.OwnerProof(admin_override=True)
-
-
-@pytest.fixture(scope="module")
-def signed():
-    """{number: strokes} of USER's signatures (1-20 genuine, 21-40 skilled forgeries)."""
-    raw = signatures.read_signatures(default_data())
-    return {number: signatures.strokes_of(rows) for (user, number), rows in raw.items() if user == USER}
-
-
-@pytest.fixture(scope="module")
-def certain(signed):
-    """Genuine probes and forgeries the served verifier judges with a margin (computed here with the
-    same code): the test asserts the wiring, evaluate_signatures the quality."""
-    model = signature.SignatureModel.load(models_dir())
-    enrolled = model.enrol([signature.signature_of(signed[n]) for n in range(1, 6)])
-    score = {n: enrolled.score(signature.signature_of(signed[n])) for n in range(11, 41)}
-    genuine = [n for n in range(11, 21) if score[n] > model.threshold + 1]
-    forged = [n for n in range(21, 41) if score[n] < model.threshold - 1]
-    assert len(genuine) >= 2 and forged, "the served verifier no longer tells this user's signatures apart"
-    return genuine, forged
 
 
 def challenge(gateway, user: str, factor=gateway_pb2.FACTOR_SIGNATURE) -> gateway_pb2.BeginChallengeResponse:
@@ -49,7 +24,8 @@ def answer(gateway, user: str, began, strokes) -> gateway_pb2.SubmitChallengeRes
     return submit(gateway, user, began, [signature_box(strokes)])
 
 
-def test_a_signature_login_end_to_end(gateway, writers, signed, certain):
+def test_a_signature_login_end_to_end(gateway, writers, signer):
+    signed, genuine, forged = signer
     user = "signer@example.com"
     gateway.Enroll(writers[0].enrolment(user), timeout=30)
     with pytest.raises(grpc.RpcError) as refused:
@@ -64,7 +40,6 @@ def test_a_signature_login_end_to_end(gateway, writers, signed, certain):
     enrolment.proof.CopyFrom(ADMIN)
     assert gateway.EnrollSignature(enrolment, timeout=30).signatures_enrolled == 5
 
-    genuine, forged = certain
     began = challenge(gateway, user)
     assert (began.digits, began.signature) == ("", True)
     accepted = answer(gateway, user, began, signed[genuine[0]])
@@ -86,7 +61,8 @@ def test_a_signature_login_end_to_end(gateway, writers, signed, certain):
     assert answer(gateway, user, began, signed[genuine[1]]).reason == gateway_pb2.ALREADY_USED
 
 
-def test_digits_and_signature_ask_for_one_more_box(gateway, writers, signed):
+def test_digits_and_signature_ask_for_one_more_box(gateway, writers, signer):
+    signed = signer[0]
     user = "both@example.com"
     gateway.Enroll(writers[0].enrolment(user), timeout=30)
     gateway.EnrollSignature(gateway_pb2.EnrollSignatureRequest(
@@ -98,7 +74,8 @@ def test_digits_and_signature_ask_for_one_more_box(gateway, writers, signed):
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "7 boxes" in refused.value.details()
 
 
-def test_a_malformed_signature_enrolment_is_refused_and_nothing_stored(gateway, writers, signed):
+def test_a_malformed_signature_enrolment_is_refused_and_nothing_stored(gateway, writers, signer):
+    signed = signer[0]
     user = "bad-signer@example.com"
     gateway.Enroll(writers[0].enrolment(user), timeout=30)
     nan = signature_box(signed[1])

@@ -43,11 +43,11 @@ def read_signatures(source: Path) -> dict[tuple[int, int], np.ndarray]:
 
 
 def strokes_of(rows: np.ndarray) -> list[np.ndarray]:
-    """SVC2004 rows -> strokes as the gateway takes them: (n, 6) x, y, t_ms from the first
-    point, pressure in [0, 1], azimuth and altitude in radians; a row with the pen up
-    (BUTTON 0) ends a stroke."""
+    """SVC2004 rows -> strokes as the gateway takes them: (n, 6) x, y (down, as on a screen:
+    the tablet's y points up), t_ms from the first point, pressure in [0, 1], azimuth and
+    altitude in radians; a row with the pen up (BUTTON 0) ends a stroke."""
     t = rows[:, 2] - rows[0, 2]
-    points = np.stack([rows[:, 0], rows[:, 1], t, np.clip(rows[:, 6] / PRESSURE_LEVELS, 0, 1),
+    points = np.stack([rows[:, 0], rows[:, 1].max() - rows[:, 1], t, np.clip(rows[:, 6] / PRESSURE_LEVELS, 0, 1),
                        np.clip(rows[:, 4] * DEGREE_TENTHS, 0, 2 * np.pi),
                        np.clip(rows[:, 5] * DEGREE_TENTHS, 0, np.pi / 2)], axis=1)
     down = rows[:, 3] > 0

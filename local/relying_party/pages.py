@@ -108,7 +108,8 @@ import {{ airControls }} from "/static/air-camera.js";
 import {{ post }} from "/static/client.js";
 const templates = {labels};
 const labels = templates.map((src) => {{ const img = new Image(); img.src = src; img.height = 48; return img; }});
-const pad = new HandwritingPad(document.getElementById("pad"), {{ boxes: {length}, labels, signatures: {int(signature)} }});
+const pad = new HandwritingPad(document.getElementById("pad"),
+                               {{ boxes: {length}, labels, signatures: {int(signature)} }});
 airControls(document.getElementById("air"), () => pad);
 window.hwotpPad = pad;
 const note = document.getElementById("message");
