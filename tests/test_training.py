@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from hwotp import signature, trajectory
 from hwotp.models import IMAGE_ONLINE, STROKES, ModelBundle
 from hwotp.onnx_model import OnnxModel, sha256_of
 from training import quantize, strokes
+from training.evaluate_signatures import default_data
 from tests.commands import run_module
 from tests.data_slice import write_slice
 
@@ -117,6 +121,27 @@ def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_p
     overlapping = run_module("training.evaluate_signatures", "--fit-users", "1-3", "--users", "3-5",
                              "--out", str(tmp_path / "x"))
     assert overlapping.returncode == 1 and "overlap" in overlapping.stderr and "Traceback" not in overlapping.stderr
+
+
+def test_signature_evaluation_leaves_out_what_cannot_be_signed_and_says_so(tmp_path):
+    """Any SVC2004-format folder: a file without a pen-down point and a user missing a file are
+    left out, named in the report and on the console, and the others evaluated."""
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    with zipfile.ZipFile(default_data()) as archive:
+        for name in archive.namelist():
+            if re.search(r"U[2-5]S\d+\.TXT$", name):
+                (folder / Path(name).name).write_bytes(archive.read(name))
+    (folder / "U3S7.TXT").unlink()
+    count, *rows = (folder / "U4S2.TXT").read_text().split("\n")
+    pen_up = [" ".join(v if i != 3 else "0" for i, v in enumerate(row.split())) for row in rows if row.strip()]
+    (folder / "U4S2.TXT").write_text("\n".join([count, *pen_up]) + "\n")
+    finished = run_module("training.evaluate_signatures", "--data", str(folder), "--draws", "1",
+                          "--out", str(tmp_path / "out"))
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["users"] == [2, 5] and report["left_out"]["users"] == [3, 4]
+    assert "U4S2" in report["left_out"]["signatures"] and "U4S2 left out" in finished.stdout
 
 
 def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slice, tmp_path):

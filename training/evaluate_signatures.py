@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from hwotp import signature
+from hwotp.errors import InvalidInput
 from hwotp.models import models_dir
 from training import data, protocol, signatures
 
@@ -84,6 +85,21 @@ def parts(signed: dict, users: list[int], draws: int, seed: int,
             chosen = rng.choice(others, min(RANDOM_FORGERIES, len(others)), replace=False)
             out["random"] += [enrolled.parts(signed[(int(u), int(rng.integers(1, 21)))]) for u in chosen]
     return {kind: np.asarray(rows) for kind, rows in out.items()}
+
+
+def usable(raw: dict, users: set[int]) -> tuple[dict, dict]:
+    """The users' signatures as the verifier sees them, and {file: why} of those that cannot be
+    signatures (hwotp.signature.problem: too few points, no ink)."""
+    signed, unusable = {}, {}
+    for (user, number), rows in raw.items():
+        if user in users:
+            try:
+                signed[(user, number)] = signature.signature_of(signatures.strokes_of(rows))
+            except InvalidInput as exc:
+                unusable[f"U{user}S{number}"] = str(exc)
+    for name, why in unusable.items():
+        print(f"warning: {name} left out: {why}", flush=True)
+    return signed, unusable
 
 
 def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
@@ -179,8 +195,16 @@ def main() -> None:
     if set(fit_users) & set(report_users):
         raise SystemExit("error: --users and --fit-users overlap: report only on users not fitted on")
     chosen = set(found if args.folds else report_users + fit_users)
-    signed = {key: signature.signature_of(signatures.strokes_of(rows)) for key, rows in raw.items() if key[0] in chosen}
+    signed, unusable = usable(raw, chosen)
+    incomplete = sorted(u for u in chosen if any((u, n) not in signed for n in (*signatures.GENUINE,
+                                                                               *signatures.FORGERIES)))
+    if incomplete:
+        print(f"warning: left out users {incomplete}: not all of S1-S40 are there and usable", flush=True)
+        fit_users = [u for u in fit_users if u not in incomplete]
+        report_users = [u for u in report_users if u not in incomplete]
+        found = [u for u in found if u not in incomplete]
     report = {"data": str(args.data), "protocol": PROTOCOL, "references": REFERENCES, "draws": args.draws,
+              "left_out": {"users": incomplete, "signatures": unusable},
               "method": "DTW over local features, duration and per-user global feature statistics, fused by "
                         "logistic regression"}
     if args.folds:
