@@ -10,17 +10,16 @@ import pytest
 import redis
 import redis.cluster
 
-from hwotp import signature
 from hwotp.client import METADATA_KEY, gateway_channel, gateway_stub
-from hwotp.models import SCAN, STROKES, ModelBundle, models_dir
+from hwotp.models import SCAN, STROKES, ModelBundle
 from hwotp.subjects import Subjects, parse_key
 from hwotp.v1 import gateway_pb2
 from local.handwriting import StrokeWriter, Writer
 from local.redis_server import RedisClusterServers, RedisServer
+from local.signers import load_signer
 from local.stack import Stack
 from local.verdicts import keep_certain
-from training import data, signatures, split, strokes, unipen
-from training.evaluate_signatures import default_data
+from training import data, split, strokes, unipen
 
 
 # The suite runs against one redis-server, and again against a Redis Cluster (make test).
@@ -92,22 +91,11 @@ RELAXED = {"HWOTP_RATE_PER_USER": "1000000", "HWOTP_LOCKOUT_THROTTLE_AFTER": "10
 EXACT = {"HWOTP_LOG_LEVEL": "WARNING", "HWOTP_STEPUP_DECOY_RATE": "0"}
 
 
-SIGNER = 4  # an SVC2004 Task 2 user
-
-
 @pytest.fixture(scope="session")
 def signer() -> tuple[dict, list[int], list[int]]:
-    """An SVC2004 user's signatures as strokes ({number: strokes}: 1-20 genuine, 21-40 skilled
-    forgeries), with the genuine probes (11-20) and forgeries the served verifier judges with a
-    margin against references 1-5 (computed with its code): system tests assert the wiring,
-    training.evaluate_signatures the quality."""
-    raw = signatures.read_signatures(default_data())
-    signed = {number: signatures.strokes_of(rows) for (user, number), rows in raw.items() if user == SIGNER}
-    model = signature.SignatureModel.load(models_dir())
-    enrolled = model.enrol([signature.signature_of(signed[n]) for n in range(1, 6)])
-    score = {n: enrolled.score(signature.signature_of(signed[n])) for n in range(11, 41)}
-    genuine = [n for n in range(11, 21) if score[n] > model.threshold + 1]
-    forged = [n for n in range(21, 41) if score[n] < model.threshold - 1]
+    """An SVC2004 user's signatures as strokes, with genuine probes and skilled forgeries the served
+    verifier judges with a margin: system tests assert the wiring, evaluate_signatures the quality."""
+    signed, genuine, forged = load_signer()
     assert len(genuine) >= 2 and forged, "the served verifier no longer tells this user's signatures apart"
     return signed, genuine, forged
 

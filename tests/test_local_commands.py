@@ -75,6 +75,8 @@ def test_make_run_shows_an_accepted_and_a_rejected_login_then_stops_on_ctrl_c(tm
     assert "Sign up" in home  # the web demo serves beside the stack
     assert re.search(r"genuine user: challenge \d{6,10} -> ACCEPT", text)  # a decoy step-up may lengthen it
     assert re.search(r"impostor \(right digits, another hand\): challenge \d{6,10} -> REJECT \(WRITER_MISMATCH\)", text)
+    assert "signature by the signer: ACCEPT (ACCEPTED)" in text
+    assert "signature by a skilled forger: REJECT (WRITER_MISMATCH)" in text
     assert code == 0
     assert not (tmp_path / "run" / "stack.json").exists()
 
