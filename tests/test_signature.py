@@ -10,7 +10,7 @@ import pytest
 
 from hwotp.v1 import gateway_pb2, handwriting_pb2
 from local.handwriting import signature_box
-from tests.conftest import submit
+from tests.conftest import key_of, subject_of, submit
 
 pytestmark = pytest.mark.integration
 ADMIN = gateway_pb2.OwnerProof(admin_override=True)
@@ -95,3 +95,16 @@ def test_a_malformed_signature_enrolment_is_refused_and_nothing_stored(gateway, 
     with pytest.raises(grpc.RpcError) as refused:
         challenge(gateway, user)
     assert "no enrolled signature" in refused.value.details()
+
+
+def test_deleting_the_enrolment_deletes_the_signature_and_its_history(gateway, stack, writers, signer):
+    signed, genuine, _ = signer
+    user = "leaving-signer@example.com"
+    gateway.Enroll(writers[0].enrolment(user), timeout=30)
+    gateway.EnrollSignature(gateway_pb2.EnrollSignatureRequest(
+        user_id=user, signatures=[signature_box(signed[n]) for n in range(1, 6)], proof=ADMIN), timeout=30)
+    assert answer(gateway, user, challenge(gateway, user), signed[genuine[0]]).reason == gateway_pb2.ACCEPTED
+    client, subject = stack.redis.client(), subject_of(stack, user)
+    assert client.exists(key_of(subject, "sig")) and client.exists(key_of(subject, "sga"))
+    gateway.DeleteEnrollment(gateway_pb2.DeleteEnrollmentRequest(user_id=user, proof=ADMIN), timeout=10)
+    assert not client.exists(key_of(subject, "sig")) and not client.exists(key_of(subject, "sga"))
