@@ -95,8 +95,8 @@ def signatures(signed) -> list[bytes]:
         where = f"signature {index}"
         if not handwriting.strokes:
             raise InvalidInput(f"{where}: a signature must come as strokes")
-        problem = signature.problem(strokes.to_arrays(handwriting.strokes, where))
-        if problem:
-            raise InvalidInput(f"{where}: {problem}")
-        kept.append(handwriting_pb2.Handwriting(strokes=handwriting.strokes).SerializeToString())
+        box = written(handwriting, where)
+        if not box.fits_signature:
+            raise InvalidInput(f"{where}: {signature.problem(box.strokes)}")
+        kept.append(box.trajectory)
     return kept

@@ -31,7 +31,7 @@ def _batch(request):
 
 
 def _signature(data: bytes, where: str):
-    """A serialized hwotp.v1.Handwriting -> its strokes as (n, 4) arrays."""
+    """A serialized hwotp.v1.Handwriting -> its strokes as (n, 6) arrays (hwotp.strokes.to_points)."""
     try:
         written = handwriting_pb2.Handwriting.FromString(data)
     except DecodeError:

@@ -60,6 +60,3 @@ class SignatureVerifier:
 
     def remember(self, subject: str, strokes: list[np.ndarray]) -> bool:
         return self.store.remember_signature(subject, signature.to_bytes(self._parse(strokes, "the signature")))
-
-    def enrolled(self, subject: str) -> bool:
-        return self.store.signature_version(subject) is not None

@@ -211,7 +211,7 @@ class TemplateStore:
 
     def save_signatures(self, subject: str, version: str, signatures: list[bytes]) -> None:
         """An enrolled subject's signatures (serialized, hwotp.signature), replacing any
-        before and their accepted history; NotFound-free: the caller checked enrolment."""
+        before and their accepted history (the caller checked that the subject is enrolled)."""
         keys = (_key(subject, "sig"), _key(subject, "sga"))
 
         def write(pipe) -> None:
@@ -232,10 +232,6 @@ class TemplateStore:
             return None
         version, *references = [self._open(blob, "sig", subject) for blob in enrolled]
         return version.decode(), references, [self._open(blob, "sga", subject) for blob in accepted]
-
-    def signature_version(self, subject: str) -> str | None:
-        first = self.client.lindex(_key(subject, "sig"), 0)
-        return self._open(first, "sig", subject).decode() if first is not None else None
 
     def remember_signature(self, subject: str, signature: bytes) -> bool:
         entry = self._seal(signature, "sga", subject)
