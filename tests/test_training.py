@@ -126,8 +126,8 @@ def test_signature_evaluation_fits_on_some_users_and_reports_on_the_others(tmp_p
 def test_signature_evaluation_leaves_out_what_cannot_be_signed_and_says_so(tmp_path):
     """Any SVC2004-format folder: a file without a pen-down point and a user missing a file are
     left out, named in the report and on the console, and the others evaluated."""
-    folder = tmp_path / "svc"
-    folder.mkdir()
+    folder = tmp_path / "svc" / "Task2"  # as the archive unpacks: in a subfolder
+    folder.mkdir(parents=True)
     with zipfile.ZipFile(default_data()) as archive:
         for name in archive.namelist():
             if re.search(r"U[2-5]S\d+\.TXT$", name):
@@ -136,12 +136,14 @@ def test_signature_evaluation_leaves_out_what_cannot_be_signed_and_says_so(tmp_p
     count, *rows = (folder / "U4S2.TXT").read_text().split("\n")
     pen_up = [" ".join(v if i != 3 else "0" for i, v in enumerate(row.split())) for row in rows if row.strip()]
     (folder / "U4S2.TXT").write_text("\n".join([count, *pen_up]) + "\n")
-    finished = run_module("training.evaluate_signatures", "--data", str(folder), "--draws", "1",
+    finished = run_module("training.evaluate_signatures", "--data", str(folder.parent), "--draws", "1",
                           "--out", str(tmp_path / "out"))
     assert finished.returncode == 0, finished.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["users"] == [2, 5] and report["left_out"]["users"] == [3, 4]
     assert "U4S2" in report["left_out"]["signatures"] and "U4S2 left out" in finished.stdout
+    empty = run_module("training.evaluate_signatures", "--data", str(tmp_path / "out"), "--out", str(tmp_path / "x"))
+    assert empty.returncode == 1 and "no U{u}S{s}.TXT signatures" in empty.stderr and "Traceback" not in empty.stderr
 
 
 def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slice, tmp_path):

@@ -184,7 +184,10 @@ def main() -> None:
         raise SystemExit(f"error: no signatures at {args.data}: SVC2004 Task 2 comes from the competition's site "
                          "(see ../shared/data/README.md); pass --data DIR")
     started = time.time()
-    raw = signatures.read_signatures(args.data)
+    try:
+        raw = signatures.read_signatures(args.data)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     found = sorted({user for user, _ in raw})
     if args.folds and (args.fit_users or args.users or args.save):
         raise SystemExit("error: --folds fits and reports on every user: without --users, --fit-users or --save")

@@ -22,13 +22,14 @@ _NAME = re.compile(r"U(\d+)S(\d+)\.TXT$", re.IGNORECASE)
 
 
 def read_signatures(source: Path) -> dict[tuple[int, int], np.ndarray]:
-    """{(user, signature): (n, 7) rows} of every U{u}S{s}.TXT in a folder or a zip archive."""
+    """{(user, signature): (n, 7) rows} of every U{u}S{s}.TXT in a folder (and its subfolders) or
+    a zip archive."""
     source = Path(source)
     if source.suffix.lower() == ".zip":
         with zipfile.ZipFile(source) as archive:
             files = [(name, archive.read(name)) for name in archive.namelist()]
     else:
-        files = [(path.name, path.read_bytes()) for path in sorted(source.iterdir()) if path.is_file()]
+        files = [(path.name, path.read_bytes()) for path in sorted(source.rglob("*")) if path.is_file()]
     out = {}
     for name, raw in files:
         match = _NAME.search(name)
