@@ -109,7 +109,21 @@ class RedisServer:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+        self.stopped()
+
+    def stopped(self) -> None:
+        """Wait for a terminated server to exit (it writes its AOF first). A server still writing
+        its first AOF (a replica just after its initial sync) refuses a SIGTERM and does not try
+        again: it is asked once a second; one that still has not exited is killed rather than
+        left behind."""
+        for _ in range(30):
+            if not self.process or self.process.poll() is not None:
+                return
+            try:
+                self.process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
+        self.kill()
 
 
 class RedisClusterServers:
@@ -217,5 +231,9 @@ class RedisClusterServers:
             node.kill()
 
     def stop(self) -> None:
+        # all at once: a primary stopping alone may wait on its replica, and the other way round
         for node in self.nodes:
-            node.stop()
+            if node.process and node.process.poll() is None:
+                node.process.terminate()
+        for node in self.nodes:
+            node.stopped()
