@@ -238,15 +238,25 @@ def _up(detach: bool) -> Stack:
 
 
 def _down() -> None:
+    """SIGTERM to every process of the stack, again each second to those still running (a Redis
+    node writing its first AOF ignores one and does not try again), SIGKILL after 30 s."""
     if not STATE_FILE.exists():
         print(f"nothing to stop (no {STATE_FILE})")
         return
-    for name, pid in _running_pids().items():
-        try:
-            os.kill(pid, signal.SIGTERM)
-            print(f"stopped {name} (pid {pid})")
-        except ProcessLookupError:
-            pass
+    started, stopping = time.monotonic(), _running_pids()
+    while running := _running_pids():
+        late = time.monotonic() - started > 30
+        for name, pid in running.items():
+            try:
+                os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if late:
+            print(f"killed {', '.join(running)}: still running after 30 s")
+            break
+        time.sleep(1)
+    for name, pid in stopping.items():
+        print(f"stopped {name} (pid {pid})")
     STATE_FILE.unlink()
 
 
