@@ -186,9 +186,8 @@ class SignatureModel:
     def enrol(self, references: list[Signature]) -> "Enrolled":
         if len(references) < 2:
             raise InvalidInput(f"a signature enrolment needs at least 2 signatures; {len(references)} given")
-        spread = float(np.mean([self.distance(a.sequence, b.sequence)
-                                for a, b in itertools.combinations(references, 2)]))
-        return Enrolled(self, list(references), max(spread, 1e-9))
+        mutual = np.array([self.distance(a.sequence, b.sequence) for a, b in itertools.combinations(references, 2)])
+        return Enrolled(self, list(references), max(float(mutual.mean()), 1e-9), mutual)
 
     def fuse(self, parts: np.ndarray) -> np.ndarray:
         """(n, 3) parts -> calibrated scores (log odds that the enrolled user signed)."""
@@ -200,10 +199,16 @@ class Enrolled:
     model: SignatureModel
     references: list[Signature]
     spread: float  # mean DTW distance among the references
+    mutual: np.ndarray  # the DTW distance of every pair of references
 
-    def parts(self, probe: Signature) -> np.ndarray:
-        """(shape, duration, global) of a probe: each larger the less it is like the references."""
-        shape = float(np.mean([self.model.distance(probe.sequence, r.sequence) for r in self.references])) / self.spread
+    def _to_references(self, probe: Signature) -> np.ndarray:
+        return np.array([self.model.distance(probe.sequence, r.sequence) for r in self.references])
+
+    def parts(self, probe: Signature, to_references: np.ndarray | None = None) -> np.ndarray:
+        """(shape, duration, global) of a probe: each larger the less it is like the references.
+        to_references: its DTW distances to them, when the caller has them."""
+        to_references = self._to_references(probe) if to_references is None else to_references
+        shape = float(np.mean(to_references)) / self.spread
         duration = abs(float(np.log(probe.duration_ms / np.mean([r.duration_ms for r in self.references]))))
         known = np.array([r.globals for r in self.references])
         spread = np.sqrt(known.var(axis=0) + (self.model.floor * np.asarray(self.model.global_spread)) ** 2)
@@ -211,17 +216,22 @@ class Enrolled:
         return np.array([shape, duration, unlike])
 
     def score(self, probe: Signature) -> float:
-        return float(self.model.fuse(self.parts(probe)[None])[0])
+        return self.judge(probe)[0]
+
+    def judge(self, probe: Signature, earlier: list[Signature] = ()) -> tuple[float, bool]:
+        """(its calibrated score, whether it is almost identical to a reference or to an earlier
+        accepted signature: a replay), its distances to the references computed once."""
+        to_references = self._to_references(probe)
+        score = float(self.model.fuse(self.parts(probe, to_references)[None])[0])
+        nearest = min([*to_references, *(self.model.distance(probe.sequence, s.sequence) for s in earlier)])
+        return score, nearest / self.spread < self.model.replay_ratio
+
+    def replayed(self, probe: Signature, earlier: list[Signature] = ()) -> bool:
+        return self.judge(probe, earlier)[1]
 
     def has_twins(self) -> bool:
         """Two references almost identical: one was copied, not signed anew."""
-        return any(self.model.distance(a.sequence, b.sequence) / self.spread < self.model.replay_ratio
-                   for a, b in itertools.combinations(self.references, 2))
-
-    def replayed(self, probe: Signature, earlier: list[Signature] = ()) -> bool:
-        """Almost identical to a reference or to an earlier accepted signature."""
-        nearest = min(self.model.distance(probe.sequence, s.sequence) for s in [*self.references, *earlier])
-        return nearest / self.spread < self.model.replay_ratio
+        return bool((self.mutual / self.spread < self.model.replay_ratio).any())
 
 
 def to_bytes(signature: Signature) -> bytes:

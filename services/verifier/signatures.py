@@ -54,8 +54,7 @@ class SignatureVerifier:
             raise FailedPrecondition(f"signature re-enrolment required: it belongs to {version}, "
                                      f"the verifier now runs {self.model.version}")
         enrolled = self.model.enrol([signature.from_bytes(r) for r in references])
-        score = enrolled.score(probe)
-        replayed = enrolled.replayed(probe, [signature.from_bytes(a) for a in accepted])
+        score, replayed = enrolled.judge(probe, [signature.from_bytes(a) for a in accepted])
         return SignatureVerdict(score, score >= self.model.threshold, replayed)
 
     def remember(self, subject: str, strokes: list[np.ndarray]) -> bool:
