@@ -172,9 +172,10 @@ class GrpcVerifier(_Client):
         found = self._call(self.stub.GetEnrollment, verifier_pb2.GetEnrollmentRequest(subject=subject), budget)
         return Enrolment(found.enrolled, found.current, found.fixed_length, found.display_templates, found.signature)
 
-    def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget) -> Callable[[], Verdict]:
+    def verify(self, subject: str, prepared: Prepared, displayed: list[int], budget: Budget,
+               strict: bool = False) -> Callable[[], Verdict]:
         request = verifier_pb2.VerifyRequest(
-            subject=subject, digits=displayed, domain=_DOMAIN[prepared.domain],
+            subject=subject, digits=displayed, domain=_DOMAIN[prepared.domain], strict=strict,
             boxes=boxes.from_batch(prepared.fields, prepared.fingerprints, prepared.paths))
         answer = self._later(self.beside, self.stub.Verify, request, budget)
 

@@ -225,8 +225,9 @@ class LoginFlow:
         digits = prepared.first(len(claim.digits))
         # The models (and the signature check) at once, each with what is left of the budget.
         signing = self.verifier.verify_signature(subject, signed, budget) if signed else None
-        verifying = self.verifier.verify(subject, digits, [int(c) for c in claim.digits], budget) \
-            if len(digits) else lambda: Verdict(True, "", [])
+        # a user whose failures throttle them is judged at the strict target: brute force
+        verifying = self.verifier.verify(subject, digits, [int(c) for c in claim.digits], budget,
+                                         strict=claim.throttling) if len(digits) else lambda: Verdict(True, "", [])
         readings = self.recognizer.recognize(digits, budget) if len(digits) else []
         try:
             verdict: Verdict = verifying()
@@ -244,7 +245,7 @@ class LoginFlow:
             "recognition_confidence": [round(r.confidence, 4) for r in readings],
             "writer_scores": [round(s, 4) for s in verdict.scores],
             "writer_passed": verdict.passed, "policy": verdict.policy, "modalities": verdict.modalities,
-            "replayed": verdict.replayed,
+            "strict": claim.throttling, "replayed": verdict.replayed,
         }
         if signature_verdict is not None:
             details.update(signature_score=round(signature_verdict.score, 4), signature_passed=signature_verdict.passed,

@@ -164,7 +164,7 @@ class ChallengeSettings(ServiceSettings, RedisSettings):
     challenge_metrics_port: int = _setting("HWOTP_CHALLENGE_METRICS_PORT", 9104, "Prometheus port of the challenge service.")
     challenge_length: int = _setting("HWOTP_CHALLENGE_LENGTH", 6, "Default number of digits of a challenge (4-10).")
     challenge_time_limit_s: int = _setting("HWOTP_CHALLENGE_TIME_LIMIT_S", 60, "Time to answer a challenge; also its TTL in Redis.")
-    lockout_throttle_after: int = _setting("HWOTP_LOCKOUT_THROTTLE_AFTER", 5, "Consecutive failed submissions after which challenges are delayed.")
+    lockout_throttle_after: int = _setting("HWOTP_LOCKOUT_THROTTLE_AFTER", 5, "Consecutive failed submissions after which challenges are delayed and stepped up, and answers judged at the strictest calibrated target FAR.")
     lockout_delay_ms: int = _setting("HWOTP_LOCKOUT_DELAY_MS", 30000, "Delay after HWOTP_LOCKOUT_THROTTLE_AFTER failures; it grows by as much with every further failure.")
     lockout_disable_after: int = _setting("HWOTP_LOCKOUT_DISABLE_AFTER", 50, "Consecutive failures after which the handwriting factor is disabled until an administrative reset.")
     rate_window_s: int = _setting("HWOTP_RATE_WINDOW_S", 60, "Sliding window of the challenge issuance rate limits.")

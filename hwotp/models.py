@@ -6,6 +6,13 @@ raw scores differ between domains, so each domain has a cohort, a scoring
 calibration and thresholds of its own, fitted on validation writers of that
 domain (models.json "domains"; "scan" is the top-level entry).
 
+A score's meaning also depends on how many samples of the digit the user
+enrolled: a template averaged from three samples matches its writer better
+than one sample does. A domain may therefore carry calibrations for deeper
+enrolments ("depths": {"3": {...}}, overriding the entry's own fields); a
+user is scored by the deepest calibration their enrolment reaches (their
+fewest samples of any digit), the entry's own below that.
+
 Boxes written as strokes are also judged by the online verifier, an embedding
 of the pen's path (hwotp.trajectory). Its scores are calibrated like the
 image's, and a box's writer score is then the sum of the two log-likelihood
@@ -74,24 +81,30 @@ class ModelBundle:
         """The domains the deployed verifier is calibrated for."""
         return [SCAN, *self.meta.get("domains", {})]
 
-    def _domain(self, domain: str) -> dict:
+    def _domain(self, domain: str, depth: int = 1) -> dict:
         if domain == SCAN:
             return {"scoring": self.meta["verifier"]["scoring"], "cohort": self.meta["verifier"]["cohort"],
                     "thresholds": self.meta["decision"]["thresholds"]}
         if domain not in self.meta.get("domains", {}):
             raise ValueError(f"the verifier is not calibrated for {domain!r} boxes (models.json domains)")
-        return self.meta["domains"][domain]
+        return _at_depth(self.meta["domains"][domain], depth)
 
-    def verifier(self, which: str = "deployed", domain: str = SCAN) -> tuple[OnnxModel, ScoringConfig,
-                                                                          np.ndarray | None]:
+    def depths(self, domain: str) -> list[int]:
+        """The enrolment depths a domain has calibrations of (1: the entry's own)."""
+        entry = self.meta.get("domains", {}).get(domain, {}) if domain != SCAN else {}
+        return sorted({1, *(int(d) for d in entry.get("depths", {}))})
+
+    def verifier(self, which: str = "deployed", domain: str = SCAN, depth: int = 1) -> tuple[
+            OnnxModel, ScoringConfig, np.ndarray | None]:
         entry = self._verifier_entry(which)
         if which not in self._embedders:
             self._embedders[which] = self._onnx(entry)
-        config = self.scoring_config(which, domain)
+        config = self.scoring_config(which, domain, depth)
         return self._embedders[which], config, self.cohort(domain) if config.cohort_top > 0 else None
 
-    def scoring_config(self, which: str = "deployed", domain: str = SCAN) -> ScoringConfig:
-        return ScoringConfig(**(self._domain(domain) if which == "deployed" else self._verifier_entry(which))["scoring"])
+    def scoring_config(self, which: str = "deployed", domain: str = SCAN, depth: int = 1) -> ScoringConfig:
+        entry = self._domain(domain, depth) if which == "deployed" else self._verifier_entry(which)
+        return ScoringConfig(**entry["scoring"])
 
     @property
     def has_online(self) -> bool:
@@ -106,23 +119,25 @@ class ModelBundle:
     def online_version(self) -> str:
         return self.meta["online_verifier"]["version"]
 
-    def _online(self) -> dict:
-        return self._domain(STROKES)["online"]
+    def _online(self, depth: int = 1) -> dict:
+        return _at_depth(self.meta["domains"][STROKES]["online"], depth)
 
-    def online_scoring(self) -> tuple[ScoringConfig, np.ndarray | None]:
-        config = ScoringConfig(**self._online()["scoring"])
+    def online_scoring(self, depth: int = 1) -> tuple[ScoringConfig, np.ndarray | None]:
+        online = self._online(depth)
+        config = ScoringConfig(**online["scoring"])
         if config.cohort_top == 0:
             return config, None
-        return config, self._cohort_file(f"{STROKES}/online", self._online()["cohort"])["templates"].astype(np.float32)
+        return config, self._cohort_file(f"{STROKES}/online", online["cohort"])["templates"].astype(np.float32)
 
-    @property
-    def image_weight(self) -> float:
+    def image_weight(self, depth: int = 1) -> float:
         """The weight of the image's log-likelihood ratio in a box's image+online score."""
-        return float(self._online()["image_weight"])
+        return float(self._online(depth)["image_weight"])
 
-    def modality_thresholds(self, modalities: str, domain: str) -> dict:
+    def modality_thresholds(self, modalities: str, domain: str, depth: int = 1) -> dict:
         """{target FAR: {policy: {length: threshold}}} of a domain's scores of these modalities."""
-        return self._online()["thresholds"] if modalities == IMAGE_ONLINE else self._domain(domain)["thresholds"]
+        if modalities == IMAGE_ONLINE:
+            return self._online(depth)["thresholds"]
+        return self._domain(domain, depth)["thresholds"]
 
     @property
     def verifier_version(self) -> str:
@@ -153,9 +168,9 @@ class ModelBundle:
         return sorted(float(far) for far in self.meta["decision"]["thresholds"])
 
     def threshold(self, policy: str, length: int, target_far: float | None = None, domain: str = SCAN,
-                  modalities: str = IMAGE) -> float:
+                  modalities: str = IMAGE, depth: int = 1) -> float:
         far = self.target_far if target_far is None else target_far
-        by_far = self.modality_thresholds(modalities, domain)
+        by_far = self.modality_thresholds(modalities, domain, depth)
         if str(far) not in by_far:
             raise ValueError(f"no thresholds for target FAR {far}; calibrated: {', '.join(by_far)}")
         return float(by_far[str(far)][policy][str(length)])
@@ -163,3 +178,10 @@ class ModelBundle:
     def versions(self) -> dict:
         found = {"recognizer": self.recognizer_version, "verifier": self.verifier_version}
         return {**found, "online_verifier": self.online_version} if self.has_online else found
+
+
+def _at_depth(entry: dict, depth: int) -> dict:
+    """A calibrated entry as it applies to users enrolled `depth` samples deep: the deepest
+    of its "depths" that they reach overrides its own fields."""
+    reached = [int(d) for d in entry.get("depths", {}) if int(d) <= depth]
+    return {**entry, **entry["depths"][str(max(reached))]} if reached else entry

@@ -21,24 +21,25 @@ def probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str
     writer threshold against the victim's enrolment (the online verifier's too, for strokes):
     an attempt of such boxes passes the deployed check, one of boxes below it fails."""
     settings = VerifierSettings()
-    embedder, config, cohort = bundle.verifier("deployed", domain)
     enrolled = victim.enrol_index, victim.digits[victim.enrol_index]
+    depth = int(np.bincount(enrolled[1], minlength=10).min())  # the calibration the verifier will pick
+    embedder, config, cohort = bundle.verifier("deployed", domain, depth)
     templates = scoring.make_templates(embedder(victim.fields(enrolled[0])), enrolled[1])
     scorer = scoring.Scorer(cohort, config)
     by_path = domain == STROKES and bundle.has_online
     if by_path:
-        online_config, online_cohort = bundle.online_scoring()
+        online_config, online_cohort = bundle.online_scoring(depth)
         online_scorer = scoring.Scorer(online_cohort, online_config)
         online_templates = scoring.make_templates(bundle.online_verifier(victim.paths(enrolled[0])), enrolled[1])
     threshold = bundle.threshold(settings.writer_policy, length, domain=domain,
-                                 modalities=IMAGE_ONLINE if by_path else IMAGE)
+                                 modalities=IMAGE_ONLINE if by_path else IMAGE, depth=depth)
     out = {}
     for digit, rows in writer.probes.items():
         fields, digits = writer.fields(rows), np.full(len(rows), digit)
         read = bundle.recognizer(fields).argmax(axis=1) == digit
         score = scorer(embedder(fields), digits, templates[None])[:, 0]
         if by_path:
-            score = bundle.image_weight * score + \
+            score = bundle.image_weight(depth) * score + \
                 online_scorer(bundle.online_verifier(writer.paths(rows)), digits, online_templates[None])[:, 0]
         out[digit] = (read, (score > threshold) & (score > settings.box_floor))
     return out

@@ -120,6 +120,24 @@ def test_the_throttle_holds_when_challenges_are_answered(redis_client):
     assert 29_000 <= held.retry_after_ms <= 30_000
 
 
+def test_a_throttled_user_gets_stepped_up_challenges_until_a_success(redis_client):
+    """Active defence against brute force: once the failures throttle a user, their
+    challenges are longer, until a login succeeds."""
+    clock = Clock()
+    store = ChallengeStore(redis_client, Limits(throttle_after=2, delay_ms=1_000, stepup_decoy_rate=0.0), clock)
+    for _ in range(2):
+        issued = store.create("u-brute", 6, 60)
+        assert len(issued.digits) == 6 and not issued.stepped_up
+        assert store.claim(issued.challenge_id, "u-brute").status is ClaimStatus.CLAIMED
+    clock.now += 1_000
+    stepped = store.create("u-brute", 6, 60)
+    assert stepped.stepped_up and len(stepped.digits) == 8
+    claim = store.claim(stepped.challenge_id, "u-brute")
+    store.succeed("u-brute", claim.stepped_up)
+    after = store.create("u-brute", 6, 60)
+    assert not after.stepped_up and len(after.digits) == 6
+
+
 def test_owner_tokens_are_single_use_and_bound_to_their_subject(redis_client):
     store = ChallengeStore(redis_client)
     token = store.succeed("u-owner", stepped_up=False)

@@ -126,8 +126,8 @@ class FakeVerifier:
     def enrolment(self, subject, budget):
         return self.enrolment_as
 
-    def verify(self, subject, boxes, displayed, budget):
-        self.calls.append(("verify", subject, displayed))
+    def verify(self, subject, boxes, displayed, budget, strict=False):
+        self.calls.append(("verify", subject, displayed) + (("strict",) if strict else ()))
         return (lambda: _raise(self.verify_error)) if self.verify_error else (lambda: self.verdict)
 
     def remember_accepted(self, subject, boxes, budget):
@@ -271,11 +271,16 @@ def test_a_near_miss_steps_up_and_alerts_the_real_user():
     assert run.registry.get_sample_value("hwotp_near_misses_total") == 1
 
 
-def test_failures_past_the_threshold_are_lockout_events():
+def test_failures_past_the_threshold_are_lockout_events_and_judged_strictly():
     run = Flow(FakeChallenges(claim_as=Claim(ClaimStatus.CLAIMED, DIGITS, DEADLINE, failures=5, throttling=True)))
     run.verifier.verdict = Verdict(False, DIGITS, [False] * 6)
     run.submit()
     assert run.registry.get_sample_value("hwotp_lockouts_total", {"state": "throttled"}) == 1
+    verified = [call for call in run.verifier.calls if call[0] == "verify"]
+    assert verified == [("verify", ALICE, [int(d) for d in DIGITS], "strict")]
+    relaxed = Flow()
+    relaxed.submit()
+    assert [call for call in relaxed.verifier.calls if call[0] == "verify"] == [("verify", ALICE, [int(d) for d in DIGITS])]
 
 
 def test_each_relying_party_has_its_own_alice():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwotp.models import DEFAULT_MODELS_DIR, IMAGE, IMAGE_ONLINE, SCAN, STROKES
+from hwotp.models import DEFAULT_MODELS_DIR, IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.onnx_model import sha256_of
 from training import nets, quantize
 
@@ -65,8 +65,9 @@ def test_metadata_matches_the_files(bundle):
     for far in bundle.target_fars:
         for policy in ("all_pass", "fused_mean"):
             for domain, modalities in ((SCAN, IMAGE), (STROKES, IMAGE), (STROKES, IMAGE_ONLINE)):
-                by_length = [bundle.threshold(policy, n, far, domain, modalities) for n in range(1, 11)]
-                assert all(np.isfinite(by_length))
+                for depth in bundle.depths(domain):
+                    by_length = [bundle.threshold(policy, n, far, domain, modalities, depth) for n in range(1, 11)]
+                    assert all(np.isfinite(by_length))
     # a stricter false-accept target never lowers a threshold
     loose, strict = bundle.target_fars[-1], bundle.target_fars[0]
     assert all(bundle.threshold("all_pass", n, strict) >= bundle.threshold("all_pass", n, loose) for n in range(1, 11))
@@ -75,3 +76,16 @@ def test_metadata_matches_the_files(bundle):
 def test_recognizer_reads_held_out_writers(bundle, test_digits):
     predicted = bundle.recognizer(test_digits.images[:2000, None]).argmax(axis=1)
     assert (predicted == test_digits.digits[:2000]).mean() >= 0.99
+
+
+def test_a_user_is_scored_by_the_deepest_calibration_their_enrolment_reaches(tmp_path):
+    thresholds = lambda value: {"0.01": {"fused_mean": {"6": value}}}
+    meta = {"decision": {"target_far": 0.01, "thresholds": thresholds(0.0)},
+            "domains": {STROKES: {"scoring": {"cross_digit_weight": 0.5}, "thresholds": thresholds(1.0),
+                                  "depths": {"3": {"scoring": {"cross_digit_weight": 0.25}, "thresholds": thresholds(3.0)},
+                                             "5": {"scoring": {}, "thresholds": thresholds(5.0)}}}}}
+    bundle = ModelBundle(tmp_path, meta)
+    assert bundle.depths(STROKES) == [1, 3, 5] and bundle.depths(SCAN) == [1]
+    found = {depth: bundle.threshold("fused_mean", 6, domain=STROKES, depth=depth) for depth in (1, 2, 3, 4, 5, 9)}
+    assert found == {1: 1.0, 2: 1.0, 3: 3.0, 4: 3.0, 5: 5.0, 9: 5.0}
+    assert [bundle.scoring_config(domain=STROKES, depth=d).cross_digit_weight for d in (1, 4, 5)] == [0.5, 0.25, 0.0]

@@ -123,8 +123,9 @@ def test_templates_in_redis_are_sealed(gateway, stack, enrolled):
     client = stack.redis.client()
     user = subject_of(stack, enrolled)
     stored = client.hgetall(key_of(user, "tpl"))
-    assert set(stored) == {b"model_version", b"dim", b"vectors", b"samples"}
+    assert set(stored) == {b"model_version", b"dim", b"vectors", b"samples", b"depth"}
     sealer = Sealer.from_settings(stack.env["HWOTP_TEMPLATE_KEYS"], "")
+    assert sealer.open(stored[b"depth"], f"dpt:{user}".encode()) == bytes([3])  # three samples of every digit
     vectors = np.frombuffer(sealer.open(stored[b"vectors"], f"tpl:{user}".encode()), dtype="<f4").reshape(10, 128)
     assert np.all(np.linalg.norm(vectors, axis=1) <= 1.0001)  # means of unit embeddings
     assert vectors.tobytes() not in stored[b"vectors"]

@@ -101,8 +101,8 @@ def test_reseal_moves_every_blob_to_the_current_key(redis_client):
     old.set_repositioning("s4", "reverse")
     rotated = Sealer.from_settings(f"{old_entry},{new_entry}", "new")
     done = reseal_all(redis_client, rotated, report=lambda line: None)
-    assert done.blobs == 8  # vectors, online vectors, enrolment prints, image, trajectory, display, accepted
-    # prints, scheme
+    assert done.blobs == 9  # vectors, online vectors, depth, enrolment prints, image, trajectory, display,
+    # accepted prints, scheme
     assert reseal_all(redis_client, rotated, report=lambda line: None).blobs == 0
     only_new = TemplateStore(redis_client, Sealer.from_settings(new_entry, "new"))
     templates, history, scheme = only_new.load_for_verification("s4")
@@ -127,6 +127,20 @@ def test_online_templates_are_kept_sealed_beside_the_image_ones(redis_client):
     # a user enrolled without strokes has none
     store.save("s6", Templates("v1", np.ones((10, 4), dtype=np.float32), 10), boxes(0, 10))
     assert store.load("s6").online is None and store.load("s6").online_version == ""
+
+
+def test_the_enrolment_depth_is_kept_sealed_and_older_enrolments_count_as_one_deep(redis_client):
+    """The depth picks the calibration that scores the user: it cannot be rewritten in Redis."""
+    store, _ = store_and_clock(redis_client)
+    store.save("s7", Templates("v1", np.ones((10, 4), dtype=np.float32), 30, depth=3), boxes(0, 30))
+    store.save("s8", Templates("v1", np.ones((10, 4), dtype=np.float32), 10, depth=1), boxes(0, 10))
+    assert store.load("s7").depth == 3 and store.load("s8").depth == 1
+    # another user's sealed depth does not open as this one's
+    redis_client.hset("hwotp:{s8}:tpl", "depth", redis_client.hget("hwotp:{s7}:tpl", "depth"))
+    with pytest.raises(FailedPrecondition):
+        store.load("s8")
+    redis_client.hdel("hwotp:{s7}:tpl", "depth")  # as stored before depths were
+    assert store.load("s7").depth == 1
 
 
 def test_enrolment_and_deletion_are_acknowledged_once_a_replica_has_them(tmp_path):

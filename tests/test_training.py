@@ -63,6 +63,9 @@ def test_evaluate_writes_a_well_formed_report(slice_dir, tmp_path):
         assert figures["genuine_attempts"] > 0 and figures["impostor_attempts"] > 0
         assert {"far_at_frr_5pct", "frr_at_far_1pct"} <= set(figures)
     assert {"frr", "far", "lockout_window", "step_up"} <= set(report["system"])
+    lockout = report["system"]["lockout_window"]
+    for figures in (lockout, lockout["without_active_defence"]):
+        assert 0 <= figures["accepted_within_5"] <= figures["accepted_within_50"] <= 1
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +158,7 @@ def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slic
     result = _run("training.calibrate_online", "--strokes", str(stroke_slice), "--models", str(models))
     assert "image weight" in result.stdout
     bundle = ModelBundle.load(models)
-    assert bundle.has_online and bundle.image_weight in (0.25, 0.5, 1.0)
+    assert bundle.has_online and bundle.image_weight() in (0.25, 0.5, 1.0)
     config, _ = bundle.online_scoring()
     assert config.digit_slope is not None and len(config.digit_slope) == 10
     assert all(np.isfinite(bundle.threshold("fused_mean", n, domain=STROKES, modalities=IMAGE_ONLINE))

@@ -7,8 +7,9 @@ strokes). On the stroke set's writers (models/unipen-split.json; the test
 writers are never read): a cohort of training writers' path embeddings, the
 scoring choice and per-digit calibration into log-likelihood ratios on the
 validation writers, the weight of the image's ratio in a box's fused score,
-and the fused scores' thresholds from validation impostor attempts with one
-enrolled sample per digit.
+and the fused scores' thresholds from validation impostor attempts: with one
+enrolled sample per digit, and again for each deeper enrolment that
+training.calibrate_strokes calibrates (the entry's "depths").
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from training import calibrate, protocol, strokes, unipen
 ONNX_FILE = "online-verifier.onnx"
 COHORT_FILE = "cohort-online.npz"
 COHORT_ENROL = 2
-VALIDATION_ENROL = 1
 IMAGE_WEIGHTS = (0.25, 0.5, 1.0)
 INPUT_SPEC = {"name": "path", "shape": ["batch", CHANNELS, POINTS], "dtype": "float32",
               "normalisation": "hwotp.trajectory.path_features: the strokes joined into one path (pen-up jumps "
@@ -42,11 +42,37 @@ def _enrolment_of(samples, k: int) -> protocol.Enrolment:
     return protocol.enrol(np.array([s.digit for s in samples]), np.array([names.index(s.writer) for s in samples]), k)
 
 
-def image_scores(bundle: ModelBundle, samples, enrolment: protocol.Enrolment) -> np.ndarray:
+def image_scores(bundle: ModelBundle, samples, enrolment: protocol.Enrolment, depth: int) -> np.ndarray:
     """The image verifier's calibrated scores in the strokes domain, (P, T)."""
-    embedder, config, cohort = bundle.verifier("deployed", STROKES)
+    embedder, config, cohort = bundle.verifier("deployed", STROKES, depth)
     rendered, _ = strokes.digit_set(samples)
     return protocol.score_matrix(embedder(rendered.images[:, None]), enrolment, cohort, config)
+
+
+def calibration(bundle: ModelBundle, val, embeddings: np.ndarray, cohort: np.ndarray, depth: int) -> dict:
+    """The online scoring choice and calibration, the image's weight and the fused thresholds
+    of validation writers enrolled `depth` samples per digit deep."""
+    enrolment = _enrolment_of(val, depth)
+    print(f"choosing the online scoring on {len(enrolment.writers)} validation writers, {depth} enrolled per digit:",
+          flush=True)
+    config, trials = calibrate.choose_scoring(embeddings, enrolment, cohort)
+    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
+    config = scoring.fit_digit_calibration(online, enrolment.probe_digit, genuine, config)
+    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    image = image_scores(bundle, val, enrolment, depth)
+    weights = {w: calibrate.mean_eer(enrolment, w * image + online) for w in IMAGE_WEIGHTS}
+    for w, eer in weights.items():
+        print(f"  image weight {w}: validation mean EER {eer:.4f}", flush=True)
+    weight = min(weights, key=weights.get)
+    return {
+        "calibrated_on": f"validation writers of models/unipen-split.json, {depth} enrolled per digit",
+        "scoring": config.to_dict(),
+        "image_weight": weight,
+        "validation": {"writers": int(len(enrolment.writers)), "scoring_search": trials,
+                       "image_weight_search": [{"image_weight": w, "val_mean_eer": e} for w, e in weights.items()]},
+        "thresholds": calibrate.thresholds(enrolment, weight * image + online),
+    }
 
 
 def main() -> None:
@@ -67,20 +93,9 @@ def main() -> None:
     cohort = cohort.astype(np.float16).astype(np.float32)  # exactly what the services will load
     print(f"cohort: {len(cohort)} training writers, {COHORT_ENROL} samples per digit", flush=True)
 
-    enrolment = _enrolment_of(val, VALIDATION_ENROL)
     embeddings = embedder(strokes.paths_of(val))
-    print(f"choosing the online scoring on {len(enrolment.writers)} validation writers:", flush=True)
-    config, trials = calibrate.choose_scoring(embeddings, enrolment, cohort)
-    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
-    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
-    config = scoring.fit_digit_calibration(online, enrolment.probe_digit, genuine, config)
-    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
-    image = image_scores(bundle, val, enrolment)
-
-    weights = {w: calibrate.mean_eer(enrolment, w * image + online) for w in IMAGE_WEIGHTS}
-    for w, eer in weights.items():
-        print(f"  image weight {w}: validation mean EER {eer:.4f}", flush=True)
-    weight = min(weights, key=weights.get)
+    depths = bundle.depths(STROKES)
+    shallowest, *deeper = (calibration(bundle, val, embeddings, cohort, depth) for depth in depths)
 
     meta = json.loads((directory / META_FILE).read_text())
     meta["online_verifier"] = {
@@ -89,14 +104,10 @@ def main() -> None:
         "output": "embedding (batch, 128), unit length",
     }
     meta["domains"][STROKES]["online"] = {
-        "calibrated_on": f"validation writers of models/unipen-split.json, {VALIDATION_ENROL} enrolled sample per digit",
-        "scoring": config.to_dict(),
-        "image_weight": weight,
+        **shallowest,
         "cohort": {"file": COHORT_FILE, "sha256": sha256_of(directory / COHORT_FILE), "writers": int(len(cohort)),
                    "source": f"stroke-set training writers, {COHORT_ENROL} samples per digit"},
-        "validation": {"scoring_search": trials,
-                       "image_weight_search": [{"image_weight": w, "val_mean_eer": e} for w, e in weights.items()]},
-        "thresholds": calibrate.thresholds(enrolment, weight * image + online),
+        "depths": {str(depth): entry for depth, entry in zip(depths[1:], deeper)},
     }
     (directory / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     ModelBundle.load(directory).online_scoring()  # what was written must load

@@ -6,8 +6,9 @@ The verifier's raw scores on rendered strokes sit far above those on scans, so
 the scans' cohort and calibration mean nothing there. This fits the strokes'
 own: a cohort of the stroke set's training writers, the scoring choice and the
 per-digit calibration on its validation writers, and thresholds from their
-impostor attempts with one enrolled sample per digit (the fewest a user may
-have of a digit) (models/unipen-split.json; the test writers are never read).
+impostor attempts (models/unipen-split.json; the test writers are never read);
+once with one enrolled sample per digit (the fewest a user may have of a digit)
+and once more for each deeper enrolment of DEPTHS (the entry's "depths").
 The scans' entries stay as they are.
 """
 
@@ -25,8 +26,42 @@ from hwotp.onnx_model import sha256_of
 from training import calibrate, protocol, strokes, unipen
 
 COHORT_ENROL = 2
-VALIDATION_ENROL = 1
+DEPTHS = (1, 3)  # enrolled samples per digit calibrated for: the fewest allowed, and the default minimum
+MIN_WRITERS = 5
 COHORT_FILE = "cohort-strokes.npz"
+
+
+def calibrated_depths(val) -> list[int]:
+    """DEPTHS that enough validation writers (MIN_WRITERS) have samples for: deeper ones are left
+    out (users enrolled that deep are then scored by the deepest calibration there is)."""
+    depths = [1]
+    for depth in DEPTHS[1:]:
+        writers = len(protocol.enrol(val.digits, val.writers, depth).writers)
+        if writers < MIN_WRITERS:
+            print(f"{depth} enrolled per digit: only {writers} validation writers have as many; not calibrated",
+                  flush=True)
+            break
+        depths.append(depth)
+    return depths
+
+
+def calibration(embeddings: np.ndarray, val, cohort: np.ndarray, depth: int) -> dict:
+    """The scoring choice, per-digit calibration and thresholds of validation writers enrolled
+    `depth` samples per digit deep."""
+    enrolment = protocol.enrol(val.digits, val.writers, depth)
+    print(f"choosing the scoring on {len(enrolment.writers)} validation writers, {depth} enrolled per digit:",
+          flush=True)
+    config, trials = calibrate.choose_scoring(embeddings, enrolment, cohort)
+    scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
+    config = scoring.fit_digit_calibration(scores, enrolment.probe_digit, genuine, config)
+    scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    return {
+        "calibrated_on": f"validation writers of models/unipen-split.json, {depth} enrolled per digit",
+        "scoring": config.to_dict(),
+        "validation": {"writers": int(len(enrolment.writers)), "scoring_search": trials},
+        "thresholds": calibrate.thresholds(enrolment, scores),
+    }
 
 
 def main() -> None:
@@ -48,23 +83,15 @@ def main() -> None:
     print(f"cohort: {len(cohort)} training writers, {COHORT_ENROL} samples per digit", flush=True)
 
     val_embeddings = embedder(val.images[:, None])
-    val_enrolment = protocol.enrol(val.digits, val.writers, VALIDATION_ENROL)
-    print(f"choosing the scoring on {len(val_enrolment.writers)} validation writers:", flush=True)
-    config, trials = calibrate.choose_scoring(val_embeddings, val_enrolment, cohort)
-    val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
-    genuine = val_enrolment.probe_owner[:, None] == np.arange(len(val_enrolment.writers))[None, :]
-    config = scoring.fit_digit_calibration(val_scores, val_enrolment.probe_digit, genuine, config)
-    val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
-
+    depths = calibrated_depths(val)
+    shallowest, *deeper = (calibration(val_embeddings, val, cohort, depth) for depth in depths)
     meta = json.loads((directory / META_FILE).read_text())
     meta.setdefault("domains", {})[STROKES] = {
-        "calibrated_on": f"validation writers of models/unipen-split.json, {VALIDATION_ENROL} enrolled sample per digit",
+        **shallowest,
         "renderer": "hwotp.ink",
-        "scoring": config.to_dict(),
         "cohort": {"file": COHORT_FILE, "sha256": sha256_of(directory / COHORT_FILE), "writers": int(len(cohort)),
                    "source": f"stroke-set training writers, {COHORT_ENROL} samples per digit"},
-        "validation": {"scoring_search": trials},
-        "thresholds": calibrate.thresholds(val_enrolment, val_scores),
+        "depths": {str(depth): entry for depth, entry in zip(depths[1:], deeper)},
     }
     (directory / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     ModelBundle.load(directory).threshold("all_pass", 6, domain=STROKES)  # what was written must load

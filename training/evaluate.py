@@ -52,7 +52,7 @@ def recognition_report(predicted: np.ndarray, digits: data.DigitSet) -> dict:
 
 def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, enroll: int, domain: str = SCAN):
     """Embed every digit and score every probe against every enrolled writer."""
-    embedder, config, cohort = bundle.verifier(which, domain)
+    embedder, config, cohort = bundle.verifier(which, domain, enroll)
     embeddings = embedder(digits.images[:, None])
     enrolment = protocol.enrol(digits.digits, digits.writers, enroll)
     cohort_writers = bundle.cohort_writers(domain) if cohort is not None else None
@@ -62,7 +62,7 @@ def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, 
 
 def online_scores(bundle: ModelBundle, paths: np.ndarray, enrolment: protocol.Enrolment) -> np.ndarray:
     """The online verifier's calibrated scores (P, T), as the service computes them."""
-    config, cohort = bundle.online_scoring()
+    config, cohort = bundle.online_scoring(enrolment.enrol_index.shape[2])
     return protocol.score_matrix(bundle.online_verifier(paths), enrolment, cohort, config)
 
 
@@ -99,13 +99,14 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
                   domain: str = SCAN, modalities: str = IMAGE) -> dict:
     """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
     (frr/far: the default policy and target FAR; the others beside them)."""
+    depth = enrolment.enrol_index.shape[2]
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
     out = {"length": length, "policy": POLICY, "box_floor": BOX_FLOOR, "modalities": modalities,
            "target_far": bundle.target_far, "by_target_far": {}}
     for far in bundle.target_fars:
         rows = out["by_target_far"][str(far)] = {}
         for policy in ("all_pass", "fused_mean"):
-            threshold = bundle.threshold(policy, length, far, domain, modalities)
+            threshold = bundle.threshold(policy, length, far, domain, modalities, depth)
             genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & _writer_ok(attempts.genuine, policy, threshold)
             impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & _writer_ok(attempts.impostor, policy, threshold)
             rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
@@ -122,6 +123,7 @@ class AttemptSimulator:
                  modalities: str = IMAGE):
         self.rng = np.random.default_rng(seed)
         self.bundle, self.scores, self.domain, self.modalities = bundle, scores, domain, modalities
+        self.depth = enrolment.enrol_index.shape[2]
         self.recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
         self.owners = len(enrolment.writers)
         self.probes_of: dict[tuple[int, int], list[int]] = {}
@@ -131,23 +133,31 @@ class AttemptSimulator:
     def digits_of(self, writer: int) -> list[int]:
         return [d for d in range(10) if (writer, d) in self.probes_of]
 
-    def attempt(self, writer: int, victim: int, length: int, margin: float, rng) -> tuple[bool, bool]:
-        """One attempt: (accepted, near miss) under the deployed policy."""
+    def attempt(self, writer: int, victim: int, length: int, margin: float, rng,
+                target_far: float | None = None) -> tuple[bool, bool]:
+        """One attempt: (accepted, near miss) under the deployed policy (at target_far: at the default)."""
         chosen = rng.choice(self.digits_of(writer), length, replace=False)
         boxes = [rng.choice(self.probes_of[(writer, int(d))]) for d in chosen]
-        threshold = self.bundle.threshold(POLICY, length, domain=self.domain, modalities=self.modalities)
+        threshold = self.bundle.threshold(POLICY, length, target_far, domain=self.domain, modalities=self.modalities,
+                                          depth=self.depth)
         writer_ok, near_miss = scoring.writer_check(self.scores[boxes, victim], POLICY, threshold, margin, BOX_FLOOR)
         read = bool(self.recognised[boxes].all())
         return read and writer_ok, read and near_miss
 
     def first_success(self, writer: int, victim: int, attempts: int, length: int, step_up: int, margin: float,
-                      seed: int | None = None):
-        """Index of the first accepted attempt (None), with step-up after a near miss when step_up > 0.
-        The same seed replays the same draws: runs with and without step-up are paired."""
+                      seed: int | None = None, throttle_after: int | None = None):
+        """Index of the first accepted attempt (None). With step_up > 0 the challenges grow by
+        step_up digits after a near miss; given throttle_after, the deployed defence against
+        brute force too: the answer whose claim makes throttle_after failures in a row, and
+        every one after it, is judged at the strictest calibrated target FAR, and the
+        challenges issued after it are stepped up. The same seed replays the same draws."""
         rng = self.rng if seed is None else np.random.default_rng(seed)
-        current = length
+        current, strict = length, min(self.bundle.target_fars)
         for index in range(attempts):
-            accepted, near = self.attempt(writer, victim, current, margin, rng)
+            throttled = throttle_after is not None and index + 1 >= throttle_after
+            if throttled and index >= throttle_after:
+                current = min(10, length + step_up)
+            accepted, near = self.attempt(writer, victim, current, margin, rng, strict if throttled else None)
             if accepted:
                 return index
             if near and step_up:
@@ -155,17 +165,42 @@ class AttemptSimulator:
         return None
 
 
-def lockout_window_report(simulator: AttemptSimulator, length: int, pairs: int = 400) -> dict:
+def lockout_window_report(simulator: AttemptSimulator, length: int, extra: int, margin: float, throttle_after: int,
+                          pairs: int = 1500) -> dict:
     """Brute force within the lockout: one impostor hand trying one victim again and again,
     fresh random digits each time. Share of (victim, impostor) pairs accepted at least once
-    within 5 attempts (before any delay) and within 50 (before the factor is disabled)."""
-    firsts = []
-    for _ in range(pairs):
-        victim, impostor = (int(w) for w in simulator.rng.choice(simulator.owners, 2, replace=False))
-        if len(simulator.digits_of(impostor)) >= length:
-            firsts.append(simulator.first_success(impostor, victim, 50, length, 0, 0.0))
-    within = lambda n: float(np.mean([s is not None and s < n for s in firsts]))
-    return {"pairs": len(firsts), "length": length, "accepted_within_5": within(5), "accepted_within_50": within(50)}
+    within 5 attempts (before any delay) and within 50 (before the factor is disabled), under
+    the deployed active defence (step-up after a near miss; from `throttle_after` failures in
+    a row the strict target and stepped-up challenges) and, on the same pairs and draws,
+    without it. Every ordered pair of writers once (at most `pairs` of them, drawn), the
+    impostor with digits enough for a stepped-up challenge."""
+    stepped = min(10, length + extra)
+    chosen = [(v, i) for v in range(simulator.owners) for i in range(simulator.owners)
+              if v != i and len(simulator.digits_of(i)) >= stepped]
+    if len(chosen) > pairs:
+        chosen = [chosen[k] for k in sorted(simulator.rng.choice(len(chosen), pairs, replace=False))]
+    out = {"pairs": len(chosen), "length": length, "active_defence": {
+        "extra_digits": extra, "near_miss_margin": margin, "after_failures": throttle_after,
+        "strict_target_far": min(simulator.bundle.target_fars)}}
+    for mode, step, throttle in (("deployed", extra, throttle_after), ("without_active_defence", 0, None)):
+        firsts = [simulator.first_success(i, v, 50, length, step, margin, seed=n, throttle_after=throttle)
+                  for n, (v, i) in enumerate(chosen)]
+        within = lambda n: float(np.mean([s is not None and s < n for s in firsts]))
+        figures = {"accepted_within_5": within(5), "accepted_within_50": within(50)}
+        if mode == "deployed":
+            out.update(figures)
+        else:
+            out[mode] = figures
+    # what the defence costs the owners: how many fail that often in a row, and how often
+    # their stepped-up answers pass at the strict target
+    owners = [v for v in range(simulator.owners) if len(simulator.digits_of(v)) >= stepped]
+    throttled = [simulator.first_success(v, v, throttle_after, length, extra, margin, seed=n, throttle_after=throttle_after)
+                 is None for n, v in enumerate(owners * 20)]
+    rng, strict = np.random.default_rng(0), min(simulator.bundle.target_fars)
+    passed = [simulator.attempt(v, v, stepped, margin, rng, strict)[0] for v in owners for _ in range(20)]
+    out["genuine"] = {"throttled": float(np.mean(throttled)), "accepted_when_strict": float(np.mean(passed)),
+                      "sequences": len(throttled)}
+    return out
 
 
 def step_up_report(simulator: AttemptSimulator, length: int, extra: int, margin: float, pairs: int = 3000) -> dict:
@@ -235,7 +270,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     if paths is not None and which == "deployed" and bundle.has_online:
         modalities = IMAGE_ONLINE
         alone = {"image": scores, "online": online_scores(bundle, paths, enrolment)}
-        scores = bundle.image_weight * alone["image"] + alone["online"]
+        scores = bundle.image_weight(enroll) * alone["image"] + alone["online"]
         print("online verifier: fused with the image's; the DTW baseline beside it", flush=True)
         alone["dtw_baseline"] = dtw_scores(paths, enrolment, stroke_set)
     report = {
@@ -250,7 +285,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
             "enrolled_per_digit": enroll,
             "writers_enrolled": int(len(enrolment.writers)),
             "writers_skipped": enrolment.skipped_writers,
-            "scoring": bundle.scoring_config(which, domain).to_dict(),
+            "scoring": bundle.scoring_config(which, domain, enroll).to_dict(),
             "lengths": {},
         },
     }
@@ -280,10 +315,10 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
             report["system"] = system_report(bundle, attempts, enrolment, predicted, length, domain, modalities)
             simulator = AttemptSimulator(bundle, enrolment, scores, predicted, seed=7, domain=domain,
                                          modalities=modalities)
-            report["system"]["lockout_window"] = lockout_window_report(simulator, length)
-            report["system"]["step_up"] = step_up_report(simulator, length,
-                                                         config.ChallengeSettings().stepup_extra_digits,
-                                                         config.VerifierSettings().near_miss_margin)
+            challenges, margin = config.ChallengeSettings(), config.VerifierSettings().near_miss_margin
+            report["system"]["lockout_window"] = lockout_window_report(
+                simulator, length, challenges.stepup_extra_digits, margin, challenges.lockout_throttle_after)
+            report["system"]["step_up"] = step_up_report(simulator, length, challenges.stepup_extra_digits, margin)
     out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png", f"hwotp writer verification, {domain} (DET)")
     report["seconds"] = round(time.time() - started, 1)

@@ -52,7 +52,9 @@ def _strokes_section(meta: dict) -> str:
     more = meta["figures"].get("deployed/test/strokes/enrol3")
     enrol3 = "" if not more else f"""
 With {more['verification']['enrolled_per_digit']} enrolled samples per digit (`--enroll 3`; only
-{more['verification']['writers_enrolled']} test writers have four samples of every digit):
+{more['verification']['writers_enrolled']} test writers have four samples of every digit), scored by the
+calibration fitted on validation writers enrolled as deep (models.json `depths`; the
+verifier picks the deepest calibration a user's enrolment reaches):
 
 | digits | EER (fused) | image alone | path alone | DTW baseline | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
 |---|---|---|---|---|---|---|---|

@@ -47,9 +47,9 @@ def _reseal_key(client: redis.Redis, sealer: Sealer, key: bytes, subject: str, k
         kind_of = pipe.type(key)
         if kind_of == b"hash":
             stored = pipe.hgetall(key)
-            # the rest of tpl is in clear; its online templates are sealed as a kind of their own
-            sealed = {b"vectors": context, b"online": f"tpo:{subject}".encode()} if kind == "tpl" else \
-                {field: context for field in stored}
+            # the rest of tpl is in clear; its online templates and depth are sealed as kinds of their own
+            sealed = {b"vectors": context, b"online": f"tpo:{subject}".encode(),
+                      b"depth": f"dpt:{subject}".encode()} if kind == "tpl" else {field: context for field in stored}
             updates = {f: v for f, c in sealed.items() if f in stored and (v := fresh(stored[f], c)) is not None}
             pipe.multi()
             if updates:

@@ -61,7 +61,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):
     def Verify(self, request, context):
         fields, fingerprints, known = _batch(request)
         verdict = self.verifier.verify(_subject(request), fields, list(request.digits), fingerprints[known],
-                                       _DOMAIN.get(request.domain, SCAN), boxes.paths_of(request.boxes))
+                                       _DOMAIN.get(request.domain, SCAN), boxes.paths_of(request.boxes),
+                                       request.strict)
         replayed = np.zeros(len(fields), dtype=bool)
         replayed[known] = verdict.replayed
         return verifier_pb2.VerifyResponse(

@@ -3,9 +3,9 @@
 A user is a subject (hwotp.subjects: a keyed hash of relying party and user
 id), and every key of one subject carries it as its hash tag, hwotp:{<subject>}:...
 
-  tpl   hash: model version, embedding size, sample count, the sealed templates;
-        with the online model's version and sealed templates when the user
-        enrolled with strokes
+  tpl   hash: model version, embedding size, sample count, the sealed templates
+        and enrolment depth (which calibration scores the user); with the online
+        model's version and sealed templates when the user enrolled with strokes
   fpe   the enrolment's box fingerprints (and its display templates'), kept as
         long as the enrolment
   fpa   sorted set by time: fingerprints of accepted answers, one entry per
@@ -80,6 +80,7 @@ class Templates:
     samples: int
     online: np.ndarray | None = None  # (10, D') of the pen paths, when every sample came as strokes
     online_version: str = ""
+    depth: int = 1  # the fewest enrolment samples of any digit
 
 
 def _key(subject: str, kind: str) -> str:
@@ -115,8 +116,10 @@ class TemplateStore:
     def _templates(self, subject: str, stored: dict) -> Templates:
         vectors = self._vectors(subject, stored, b"vectors", b"dim")
         online = self._vectors(subject, stored, b"online", b"online_dim") if b"online" in stored else None
+        # sealed: a depth written into Redis by hand could pick a laxer calibration
+        depth = self._open(stored[b"depth"], "dpt", subject)[0] if b"depth" in stored else 1
         return Templates(stored[b"model_version"].decode(), vectors, int(stored[b"samples"]), online,
-                         stored.get(b"online_version", b"").decode())
+                         stored.get(b"online_version", b"").decode(), depth)
 
     def _vectors(self, subject: str, stored: dict, field: bytes, dim: bytes) -> np.ndarray:
         # the online templates are sealed as a kind of their own: one cannot pass for the other
@@ -147,6 +150,7 @@ class TemplateStore:
                 "dim": vectors.shape[1],
                 "vectors": self._seal(vectors.tobytes(), "tpl", subject),
                 "samples": templates.samples,
+                "depth": self._seal(bytes([min(templates.depth, 255)]), "dpt", subject),
             }
             if templates.online is not None:
                 online = np.ascontiguousarray(templates.online, dtype="<f4")

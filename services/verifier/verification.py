@@ -38,24 +38,32 @@ class WriterVerifier:
         self.version, self.store, self.metrics, self.policy = bundle.verifier_version, store, metrics, policy
         self.replay_threshold, self.keep_images, self.display = replay_threshold, keep_images, display
         self.near_miss_margin, self.box_floor = near_miss_margin, box_floor
-        # each domain its own cohort and calibration: raw scores of rendered strokes and of scans differ
+        # each domain its own cohort and calibration: raw scores of rendered strokes and of scans
+        # differ; and within a domain one per enrolment depth calibrated (hwotp.models)
+        self.depths = {domain: bundle.depths(domain) for domain in bundle.domains}
         self.scorers = {}
-        for domain in bundle.domains:
-            _, config, cohort = bundle.verifier("deployed", domain)
-            self.scorers[domain] = scoring.Scorer(cohort, config)
+        for domain, depths in self.depths.items():
+            for depth in depths:
+                _, config, cohort = bundle.verifier("deployed", domain, depth)
+                self.scorers[(domain, depth)] = scoring.Scorer(cohort, config)
         # inference releases the GIL: a verification embeds its boxes here while it reads
         # Redis (one thread per request thread, workers: HWOTP_WORKERS)
         self.alongside = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed")
         # the pen's path, when the models include an online verifier: strokes are then judged on both
         self.online = bundle.online_verifier if bundle.has_online else None
         if self.online is not None:
-            self.online_version, self.image_weight = bundle.online_version, bundle.image_weight
-            self.online_scorer = scoring.Scorer(*reversed(bundle.online_scoring()))
+            self.online_version = bundle.online_version
+            self.image_weight = {depth: bundle.image_weight(depth) for depth in self.depths[STROKES]}
+            self.online_scorers = {depth: scoring.Scorer(*reversed(bundle.online_scoring(depth)))
+                                   for depth in self.depths[STROKES]}
         judged = [(domain, IMAGE) for domain in bundle.domains] + [(STROKES, IMAGE_ONLINE)] * bool(self.online)
-        # per domain and modalities, rule and length 1-10
-        self.thresholds = {(domain, modalities): {
-            rule: {n: bundle.threshold(rule, n, target_far, domain, modalities) for n in range(1, 11)}
-            for rule in ("all_pass", "fused_mean")} for domain, modalities in judged}
+        # per domain, modalities, depth and strictness, rule and length 1-10; strict: the strictest
+        # target calibrated, for users under brute force
+        targets = {False: target_far, True: min(bundle.target_fars)}
+        self.thresholds = {(domain, modalities, depth, strict): {
+            rule: {n: bundle.threshold(rule, n, targets[strict], domain, modalities, depth) for n in range(1, 11)}
+            for rule in ("all_pass", "fused_mean")}
+            for domain, modalities in judged for depth in self.depths[domain] for strict in targets}
 
     def _embed(self, batch: np.ndarray, model=None, name: str = "verifier") -> np.ndarray:
         started = time.perf_counter()
@@ -91,7 +99,8 @@ class WriterVerifier:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
         online = self.alongside.submit(self._embed_paths, paths) if paths is not None and self.online else None
         embeddings = self._embed(batch)
-        templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch))
+        depth = int(np.bincount(digits, minlength=10).min())
+        templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch), depth=depth)
         if online is not None:
             templates = replace_fields(templates, online=scoring.make_templates(online.result(), digits),
                                        online_version=self.online_version)
@@ -139,13 +148,14 @@ class WriterVerifier:
         return version, reposition.fixed_length(scheme), signed
 
     def verify(self, subject: str, batch: np.ndarray, displayed, fingerprints: np.ndarray,
-               domain: str = SCAN, paths: np.ndarray | None = None) -> Verdict:
+               domain: str = SCAN, paths: np.ndarray | None = None, strict: bool = False) -> Verdict:
         """displayed: the challenge as shown; fingerprints: of the boxes that have one
         (compared with the enrolment's and the accepted answers'; they join them only
         through remember(), once the answer is accepted); domain: where the boxes' ink
         came from, which picks the calibration; paths: the boxes' pen paths, judged by the
-        online verifier too when the user's enrolment has online templates of its model."""
-        if domain not in self.scorers:
+        online verifier too when the user's enrolment has online templates of its model;
+        strict: at the strictest calibrated target FAR instead of the configured one."""
+        if domain not in self.depths:
             raise FailedPrecondition(f"the verifier model is not calibrated for {domain} boxes")
         displayed = self._check_digits(displayed, len(batch))
         if not 1 <= len(displayed) <= 10:
@@ -165,14 +175,16 @@ class WriterVerifier:
                 f"re-enrolment required: templates belong to {templates.model_version}, "
                 f"the verifier now runs {self.version}")
         replayed = replay_check.replayed(fingerprints, history, self.replay_threshold)
-        scores = self.scorers[domain](embedding.result(), digits, templates.vectors[None])[:, 0]
+        # the deepest calibration the user's enrolment reaches
+        depth = max(d for d in self.depths[domain] if d <= templates.depth)
+        scores = self.scorers[(domain, depth)](embedding.result(), digits, templates.vectors[None])[:, 0]
         modalities = IMAGE
         if online is not None and templates.online is not None and templates.online_version == self.online_version:
             # two log-likelihood ratios of one box: their (weighted) sum is the box's
-            scores = self.image_weight * scores + \
-                self.online_scorer(online.result(), digits, templates.online[None])[:, 0]
+            scores = self.image_weight[depth] * scores + \
+                self.online_scorers[depth](online.result(), digits, templates.online[None])[:, 0]
             modalities = IMAGE_ONLINE
-        length, thresholds = len(digits), self.thresholds[(domain, modalities)]
+        length, thresholds = len(digits), self.thresholds[(domain, modalities, depth, strict)]
         passed = scores > thresholds["all_pass"][length]
         writer_ok, near_miss = scoring.writer_check(scores, self.policy, thresholds[self.policy][length],
                                                     self.near_miss_margin, self.box_floor)
