@@ -66,6 +66,16 @@ def choose_scoring(embeddings, enrolment, cohort) -> tuple[ScoringConfig, list[d
     return ScoringConfig(**best["config"]), trials
 
 
+def fit_scoring(embeddings, enrolment, cohort) -> tuple[ScoringConfig, list[dict], np.ndarray]:
+    """The scoring chosen on validation writers and calibrated per digit on them: the config,
+    the search's trials, and the writers' calibrated scores (P, T)."""
+    config, trials = choose_scoring(embeddings, enrolment, cohort)
+    scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
+    config = scoring.fit_digit_calibration(scores, enrolment.probe_digit, genuine, config)
+    return config, trials, protocol.score_matrix(embeddings, enrolment, cohort, config)
+
+
 def thresholds(enrolment, scores) -> dict:
     """{target FAR: {policy: {length: threshold}}} from validation impostor attempts."""
     out = {str(far): {"all_pass": {}, "fused_mean": {}} for far in TARGET_FARS}
@@ -106,11 +116,7 @@ def main() -> None:
     val_embeddings = embedder(val.images[:, None])
     val_enrolment = protocol.enrol(val.digits, val.writers, 3)
     print("choosing the scoring on the validation writers:", flush=True)
-    config, trials = choose_scoring(val_embeddings, val_enrolment, cohort)
-    val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
-    genuine = val_enrolment.probe_owner[:, None] == np.arange(len(val_enrolment.writers))[None, :]
-    config = scoring.fit_digit_calibration(val_scores, val_enrolment.probe_digit, genuine, config)
-    val_scores = protocol.score_matrix(val_embeddings, val_enrolment, cohort, config)
+    config, trials, val_scores = fit_scoring(val_embeddings, val_enrolment, cohort)
 
     earlier = json.loads((directory / META_FILE).read_text()) if (directory / META_FILE).exists() else {}
     meta = {

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hwotp import scoring
 from hwotp.models import META_FILE, STROKES, ModelBundle, models_dir
 from hwotp.onnx_model import OnnxModel, sha256_of
 from hwotp.trajectory import CHANNELS, POINTS
@@ -55,11 +54,7 @@ def calibration(bundle: ModelBundle, val, embeddings: np.ndarray, cohort: np.nda
     enrolment = _enrolment_of(val, depth)
     print(f"choosing the online scoring on {len(enrolment.writers)} validation writers, {depth} enrolled per digit:",
           flush=True)
-    config, trials = calibrate.choose_scoring(embeddings, enrolment, cohort)
-    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
-    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
-    config = scoring.fit_digit_calibration(online, enrolment.probe_digit, genuine, config)
-    online = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    config, trials, online = calibrate.fit_scoring(embeddings, enrolment, cohort)
     image = image_scores(bundle, val, enrolment, depth)
     weights = {w: calibrate.mean_eer(enrolment, w * image + online) for w in IMAGE_WEIGHTS}
     for w, eer in weights.items():

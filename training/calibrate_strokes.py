@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hwotp import scoring
 from hwotp.models import META_FILE, STROKES, ModelBundle, models_dir
 from hwotp.onnx_model import sha256_of
 from training import calibrate, protocol, strokes, unipen
@@ -51,11 +50,7 @@ def calibration(embeddings: np.ndarray, val, cohort: np.ndarray, depth: int) -> 
     enrolment = protocol.enrol(val.digits, val.writers, depth)
     print(f"choosing the scoring on {len(enrolment.writers)} validation writers, {depth} enrolled per digit:",
           flush=True)
-    config, trials = calibrate.choose_scoring(embeddings, enrolment, cohort)
-    scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
-    genuine = enrolment.probe_owner[:, None] == np.arange(len(enrolment.writers))[None, :]
-    config = scoring.fit_digit_calibration(scores, enrolment.probe_digit, genuine, config)
-    scores = protocol.score_matrix(embeddings, enrolment, cohort, config)
+    config, trials, scores = calibrate.fit_scoring(embeddings, enrolment, cohort)
     return {
         "calibrated_on": f"validation writers of models/unipen-split.json, {depth} enrolled per digit",
         "scoring": config.to_dict(),
