@@ -67,7 +67,7 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
 end
 redis.call('ZADD', KEYS[2], now, ARGV[14])
 redis.call('PEXPIRE', KEYS[2], window)
--- stepped up: after a near miss (the step key), and while throttled (as long as the delay runs)
+-- stepped up: after a near miss (the step key), and while the failures throttle the user (until a success)
 local length, fixed = tonumber(ARGV[9]), tonumber(ARGV[16])
 local stepped = redis.call('EXISTS', KEYS[3]) == 1 or count >= after
 if fixed > 0 then
