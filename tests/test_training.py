@@ -154,10 +154,14 @@ def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slic
     domain and the online verifier's calibration are rewritten from the slice's writers and load."""
     models = tmp_path / "models"
     shutil.copytree(ModelBundle.load().directory, models, ignore=shutil.ignore_patterns("torch"))
+    meta = json.loads((models / "models.json").read_text())
+    meta["online_verifier"]["version"] = "online-verifier-2000-01-01"  # an earlier day's calibration of this file
+    (models / "models.json").write_text(json.dumps(meta))
     _run("training.calibrate_strokes", "--strokes", str(stroke_slice), "--models", str(models))
     result = _run("training.calibrate_online", "--strokes", str(stroke_slice), "--models", str(models))
     assert "image weight" in result.stdout
     bundle = ModelBundle.load(models)
+    assert bundle.online_version == "online-verifier-2000-01-01"  # the same file: users' templates stay valid
     assert bundle.has_online and bundle.image_weight() in (0.25, 0.5, 1.0)
     config, _ = bundle.online_scoring()
     assert config.digit_slope is not None and len(config.digit_slope) == 10

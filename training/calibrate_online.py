@@ -93,11 +93,12 @@ def main() -> None:
     shallowest, *deeper = (calibration(bundle, val, embeddings, cohort, depth) for depth in depths)
 
     meta = json.loads((directory / META_FILE).read_text())
-    meta["online_verifier"] = {
-        "file": ONNX_FILE, "version": f"online-verifier-{datetime.date.today().isoformat()}",
-        "sha256": sha256_of(directory / ONNX_FILE), "input": INPUT_SPEC,
-        "output": "embedding (batch, 128), unit length",
-    }
+    sha256, earlier = sha256_of(directory / ONNX_FILE), meta.get("online_verifier", {})
+    # a version names a file: recalibrating the same one keeps the users' online templates valid
+    version = earlier["version"] if earlier.get("sha256") == sha256 else \
+        f"online-verifier-{datetime.date.today().isoformat()}"
+    meta["online_verifier"] = {"file": ONNX_FILE, "version": version, "sha256": sha256, "input": INPUT_SPEC,
+                               "output": "embedding (batch, 128), unit length"}
     meta["domains"][STROKES]["online"] = {
         **shallowest,
         "cohort": {"file": COHORT_FILE, "sha256": sha256_of(directory / COHORT_FILE), "writers": int(len(cohort)),
