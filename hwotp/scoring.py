@@ -1,8 +1,11 @@
 """Writer-verification scores: pure numpy, shared by the verifier service and evaluation.
 
-A user's template is one vector per digit: the mean of the unit-length
-embeddings of that digit's enrolment samples (so p . template[d] is the mean
-cosine similarity of a probe p with those samples). A probe's raw score mixes
+A user's template is one vector per digit: the direction of the mean of the
+unit-length embeddings of that digit's enrolment samples (so p . template[d]
+is the cosine of a probe p with that mean). The mean itself would shrink with
+the spread of the user's samples, and a consistent writer would then score
+lower against more samples; the direction does not. (Cohort templates, which
+only supply a probe's normalisation statistics, are plain means.) A probe's raw score mixes
 its similarity to the template of its own digit with that to the user's other
 digits (style carries across digits), and is then z-normalised against a
 cohort of training writers' templates (the adaptive top-N cohort of the probe),
@@ -32,14 +35,19 @@ class ScoringConfig:
 
 
 def make_templates(embeddings: np.ndarray, digits: np.ndarray) -> np.ndarray:
-    """Enrolment embeddings (n, D) with their digits -> (10, D) per-digit means."""
+    """Enrolment embeddings (n, D) with their digits -> (10, D) per-digit means, unit length."""
     templates = np.zeros((10, embeddings.shape[1]), dtype=np.float32)
     for digit in range(10):
         chosen = embeddings[digits == digit]
         if len(chosen) == 0:
             raise ValueError(f"no enrolment sample of digit {digit}")
         templates[digit] = chosen.mean(axis=0)
-    return templates
+    return unit_length(templates)
+
+
+def unit_length(vectors: np.ndarray) -> np.ndarray:
+    """Vectors (..., D) scaled to unit length along the last axis."""
+    return (vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def most_typical(embeddings: np.ndarray) -> int:

@@ -12,12 +12,13 @@ def unit(rows):
     return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
 
 
-def test_templates_are_per_digit_means():
+def test_templates_are_per_digit_means_at_unit_length():
     embeddings = unit(np.eye(4)[[0, 1, 2, 3] * 5])[:20]
     digits = np.repeat(np.arange(10), 2)
     templates = scoring.make_templates(embeddings, digits)
     assert templates.shape == (10, 4)
-    np.testing.assert_allclose(templates[0], embeddings[:2].mean(axis=0))
+    np.testing.assert_allclose(templates[0], unit(embeddings[:2].mean(axis=0)), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(templates, axis=1), 1.0, rtol=1e-6)
 
 
 def test_missing_digit_cannot_make_templates():

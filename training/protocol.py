@@ -54,7 +54,8 @@ def enrol(digits: np.ndarray, writers: np.ndarray, k: int) -> Enrolment:
 
 
 def templates_of(embeddings: np.ndarray, enrolment: Enrolment) -> np.ndarray:
-    """(T, 10, D) per-digit mean embeddings of every enrolled writer."""
+    """(T, 10, D) per-digit mean embeddings of every enrolled writer (as cohort templates are;
+    score_matrix scores cosine probes against their direction, as the verifier does)."""
     return embeddings[enrolment.enrol_index].mean(axis=2).astype(np.float32)
 
 
@@ -72,6 +73,8 @@ def score_matrix(
     own writer never serves as its cohort (which would flatter impostors).
     """
     templates = templates_of(embeddings, enrolment)
+    if config.metric == "cosine":
+        templates = scoring.unit_length(templates)
     scorer = scoring.Scorer(cohort, config)  # the cohort's views once, not once per chunk
     out = np.empty((len(enrolment.probe_index), len(enrolment.writers)), dtype=np.float32)
     for start in range(0, len(out), chunk):
