@@ -45,6 +45,11 @@ def make_templates(embeddings: np.ndarray, digits: np.ndarray) -> np.ndarray:
     return unit_length(templates)
 
 
+def enrolment_depth(digits: np.ndarray) -> int:
+    """How deep an enrolment is: its fewest samples of any digit (which calibration fits it)."""
+    return int(np.bincount(np.asarray(digits, dtype=np.int64), minlength=10).min())
+
+
 def unit_length(vectors: np.ndarray) -> np.ndarray:
     """Vectors (..., D) scaled to unit length along the last axis."""
     return (vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)).astype(np.float32)

@@ -22,7 +22,7 @@ def probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str
     an attempt of such boxes passes the deployed check, one of boxes below it fails."""
     settings = VerifierSettings()
     enrolled = victim.enrol_index, victim.digits[victim.enrol_index]
-    depth = int(np.bincount(enrolled[1], minlength=10).min())  # the calibration the verifier will pick
+    depth = scoring.enrolment_depth(enrolled[1])  # the calibration the verifier will pick
     embedder, config, cohort = bundle.verifier("deployed", domain, depth)
     templates = scoring.make_templates(embedder(victim.fields(enrolled[0])), enrolled[1])
     scorer = scoring.Scorer(cohort, config)

@@ -62,7 +62,7 @@ def verification_scores(bundle: ModelBundle, which: str, digits: data.DigitSet, 
 
 def online_scores(bundle: ModelBundle, paths: np.ndarray, enrolment: protocol.Enrolment) -> np.ndarray:
     """The online verifier's calibrated scores (P, T), as the service computes them."""
-    config, cohort = bundle.online_scoring(enrolment.enrol_index.shape[2])
+    config, cohort = bundle.online_scoring(enrolment.depth)
     return protocol.score_matrix(bundle.online_verifier(paths), enrolment, cohort, config)
 
 
@@ -99,7 +99,7 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
                   domain: str = SCAN, modalities: str = IMAGE) -> dict:
     """The deployed decision: every digit recognised AND the writer check, at the stored thresholds
     (frr/far: the default policy and target FAR; the others beside them)."""
-    depth = enrolment.enrol_index.shape[2]
+    depth = enrolment.depth
     recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
     out = {"length": length, "policy": POLICY, "box_floor": BOX_FLOOR, "modalities": modalities,
            "target_far": bundle.target_far, "by_target_far": {}}
@@ -123,7 +123,7 @@ class AttemptSimulator:
                  modalities: str = IMAGE):
         self.rng = np.random.default_rng(seed)
         self.bundle, self.scores, self.domain, self.modalities = bundle, scores, domain, modalities
-        self.depth = enrolment.enrol_index.shape[2]
+        self.depth = enrolment.depth
         self.recognised = predicted[enrolment.probe_index] == enrolment.probe_digit
         self.owners = len(enrolment.writers)
         self.probes_of: dict[tuple[int, int], list[int]] = {}

@@ -26,6 +26,11 @@ class Enrolment:
     probe_digit: np.ndarray  # (P,)
     skipped_writers: int  # writers with fewer than k samples of some digit
 
+    @property
+    def depth(self) -> int:
+        """Enrolled samples per digit (which calibration scores these writers)."""
+        return self.enrol_index.shape[2]
+
 
 def enrol(digits: np.ndarray, writers: np.ndarray, k: int) -> Enrolment:
     kept, enrol_rows, probes, owners = [], [], [], []

@@ -99,8 +99,8 @@ class WriterVerifier:
             raise InvalidInput(f"no enrolment sample of digit(s) {missing}")
         online = self.alongside.submit(self._embed_paths, paths) if paths is not None and self.online else None
         embeddings = self._embed(batch)
-        depth = int(np.bincount(digits, minlength=10).min())
-        templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch), depth=depth)
+        templates = Templates(self.version, scoring.make_templates(embeddings, digits), len(batch),
+                              depth=scoring.enrolment_depth(digits))
         if online is not None:
             templates = replace_fields(templates, online=scoring.make_templates(online.result(), digits),
                                        online_version=self.online_version)
