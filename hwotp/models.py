@@ -37,6 +37,7 @@ from hwotp.outcomes import SCAN, STROKES  # noqa: F401  (the domains, named wher
 # What judged a box's writer: the image embedding alone, or with the online one.
 IMAGE, IMAGE_ONLINE = "image", "image+online"
 from hwotp.scoring import ScoringConfig
+from hwotp.trajectory import CHANNELS, POINTS
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 META_FILE = "models.json"
@@ -113,7 +114,12 @@ class ModelBundle:
 
     @cached_property
     def online_verifier(self) -> OnnxModel:
-        return self._onnx(self.meta["online_verifier"])
+        model = self._onnx(self.meta["online_verifier"])
+        if model.input_shape[1:] != [CHANNELS, POINTS]:
+            raise ValueError(f"{model.path} reads paths of {model.input_shape[1:]} (channels, points), but "
+                             f"hwotp.trajectory makes {[CHANNELS, POINTS]}: the models and the code are of "
+                             "different versions")
+        return model
 
     @property
     def online_version(self) -> str:

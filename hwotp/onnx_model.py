@@ -26,6 +26,7 @@ class OnnxModel:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.input_shape = self.session.get_inputs()[0].shape  # the batch dimension by name
 
     def __call__(self, batch: np.ndarray, chunk: int = 512) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)

@@ -10,7 +10,10 @@ import math
 
 import numpy as np
 
+from google.protobuf.message import DecodeError
+
 from hwotp.errors import InvalidInput
+from hwotp.v1 import handwriting_pb2
 
 MAX_STROKES = 64
 MAX_POINTS = 4096  # per box, all strokes together
@@ -51,11 +54,11 @@ def check(strokes, where: str) -> None:
 
 
 def to_arrays(strokes, where: str) -> list[np.ndarray]:
-    """Checked strokes -> (n, 2) float32 arrays of x, y; they must hold some ink: points
+    """Checked strokes -> (n, 3) float32 arrays of x, y, t_ms; they must hold some ink: points
     at least a pixel apart."""
     check(strokes, where)
-    arrays = [np.array([(p.x, p.y) for p in stroke.points], dtype=np.float32) for stroke in strokes]
-    if not arrays or np.ptp(np.concatenate(arrays), axis=0).max() < 1:
+    arrays = [np.array([(p.x, p.y, p.t_ms) for p in stroke.points], dtype=np.float32) for stroke in strokes]
+    if not arrays or np.ptp(np.concatenate(arrays)[:, :2], axis=0).max() < 1:
         raise InvalidInput(f"{where}: the strokes hold no ink (every point within one pixel)")
     return arrays
 
@@ -65,3 +68,12 @@ def to_points(strokes, where: str) -> list[np.ndarray]:
     check(strokes, where)
     return [np.array([(p.x, p.y, p.t_ms, p.pressure, p.azimuth, p.altitude) for p in stroke.points],
                      dtype=np.float64) for stroke in strokes]
+
+
+def deserialized(data: bytes, where: str):
+    """A serialized hwotp.v1.Handwriting (as the gateway passes strokes on and the verifier
+    keeps them) -> its strokes, unchecked."""
+    try:
+        return handwriting_pb2.Handwriting.FromString(data).strokes
+    except DecodeError:
+        raise InvalidInput(f"{where}: not a serialized Handwriting message") from None

@@ -6,6 +6,7 @@ import numpy as np
 
 from hwotp.canvas import png_of
 from hwotp.ink import prepare_strokes
+from hwotp.strokes import to_arrays
 from hwotp.trajectory import path_features
 from hwotp.v1 import gateway_pb2, handwriting_pb2
 
@@ -71,7 +72,7 @@ class StrokeWriter:
 
     def _sent(self, index: int) -> list[np.ndarray]:
         """A sample's strokes as the server receives them."""
-        return [np.array([(p.x, p.y) for p in stroke.points], dtype=np.float32) for stroke in self.box(index).strokes]
+        return to_arrays(self.box(index).strokes, f"sample {index}")
 
     def fields(self, rows) -> np.ndarray:
         """The model inputs of these samples, as the server renders them."""

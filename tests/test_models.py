@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwotp import trajectory
 from hwotp.models import DEFAULT_MODELS_DIR, IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.onnx_model import sha256_of
 from training import nets, quantize
@@ -55,7 +56,7 @@ def test_online_verifier_agrees_with_torch_and_takes_any_batch(bundle, stroke_wr
         expected = model(torch.from_numpy(paths)).numpy()
     for batch in (1, 6, len(paths)):
         np.testing.assert_allclose(bundle.online_verifier(paths[:batch]), expected[:batch], atol=2e-4, rtol=1e-3)
-    assert bundle.meta["online_verifier"]["input"]["shape"] == ["batch", 7, 64]
+    assert bundle.meta["online_verifier"]["input"]["shape"] == ["batch", trajectory.CHANNELS, trajectory.POINTS]
 
 
 def test_metadata_matches_the_files(bundle):
@@ -89,3 +90,11 @@ def test_a_user_is_scored_by_the_deepest_calibration_their_enrolment_reaches(tmp
     found = {depth: bundle.threshold("fused_mean", 6, domain=STROKES, depth=depth) for depth in (1, 2, 3, 4, 5, 9)}
     assert found == {1: 1.0, 2: 1.0, 3: 3.0, 4: 3.0, 5: 5.0, 9: 5.0}
     assert [bundle.scoring_config(domain=STROKES, depth=d).cross_digit_weight for d in (1, 4, 5)] == [0.5, 0.25, 0.0]
+
+
+def test_an_online_model_that_reads_other_paths_than_the_code_makes_is_refused(bundle):
+    # the image verifier standing in for an online model of another version
+    mismatched = ModelBundle(bundle.directory, {**bundle.meta, "online_verifier": bundle.meta["verifier"]})
+    with pytest.raises(ValueError, match=r"reads paths of \[1, 28, 28\].*different versions"):
+        mismatched.online_verifier
+    assert bundle.online_verifier.input_shape[1:] == [trajectory.CHANNELS, trajectory.POINTS]

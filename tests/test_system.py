@@ -403,6 +403,26 @@ def test_enrolment_images_kept_sealed_only_when_asked(stacks, stack, writers):
     assert not list(default.scan_iter("hwotp:*:img"))
 
 
+def test_a_strokes_enrolment_is_reenrolled_with_online_templates_of_the_model_now_served(stacks, stroke_writers):
+    running = stacks(HWOTP_STORE_ENROLMENT_IMAGES="true")
+    genuine, _ = stroke_writers
+    stacks.stub(running).Enroll(genuine.enrolment("kim"), timeout=30)
+    client, templates = running.redis.client(), key_of(subject_of(running, "kim"), "tpl")
+    served = client.hget(templates, "online_version")
+    # after an upgrade of both models (simulated: the templates claim old ones)
+    client.hset(templates, mapping={"model_version": "verifier-old", "online_version": "online-verifier-old"})
+    result = subprocess.run([sys.executable, "-m", "services.verifier.reenrol", "local", "kim"], env=running.env,
+                            capture_output=True, text=True, timeout=120)
+    assert "kim: re-enrolled from 30 kept images" in result.stdout, result.stderr
+    assert client.hget(templates, "online_version") == served and client.hexists(templates, "online")
+    challenge = begin(stacks.stub(running), "kim")
+    assert submit(stacks.stub(running), "kim", challenge, genuine.write(challenge.digits, rng)).decision == \
+        gateway_pb2.ACCEPT
+    log = (running.workdir / "gateway.log").read_text()
+    decisions = [json.loads(line) for line in log.splitlines() if '"event": "decision"' in line]
+    assert [e["modalities"] for e in decisions] == ["image+online"]
+
+
 def test_late_answer_is_expired(stacks, writers):
     running = stacks(HWOTP_CHALLENGE_TIME_LIMIT_S="1")
     gateway = stacks.stub(running)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
@@ -170,6 +171,15 @@ def test_strokes_and_online_calibration_write_what_the_services_load(stroke_slic
     # fitted on the slice, not copied: the calibration differs from the committed one
     assert bundle.meta["domains"]["strokes"]["online"]["cohort"]["writers"] != \
         ModelBundle.load().meta["domains"]["strokes"]["online"]["cohort"]["writers"]
+
+
+def test_a_new_online_model_file_gets_a_new_version_even_on_the_same_day():
+    from training.calibrate_online import online_version
+
+    day = datetime.date(2026, 12, 1)
+    earlier = {"sha256": "ab" * 32, "version": "online-verifier-2026-12-01"}
+    assert online_version(earlier, "ab" * 32, day) == "online-verifier-2026-12-01"
+    assert online_version(earlier, "cd" * 32, day) not in (earlier["version"], online_version(earlier, "ef" * 32, day))
 
 
 def test_quantize_turns_a_float_model_to_int8_and_renames_the_entry_that_describes_it(slice_dir, tmp_path):

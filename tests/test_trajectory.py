@@ -41,13 +41,48 @@ def test_the_jump_between_strokes_is_marked_pen_up():
     assert trajectory.path_features([np.concatenate(FOUR)])[6].sum() == 0  # the same points as one stroke
 
 
-def test_a_dot_and_timing_columns_are_handled():
+def test_a_dot_and_pressure_are_handled():
     dot = trajectory.path_features([np.array([[5, 5, 0, 0.5]], dtype=np.float32)])
-    assert np.all(np.isfinite(dot)) and np.allclose(dot[:2], 0)
-    timed = [np.column_stack([SEVEN[0], [0, 40, 90], [0.2, 0.5, 0.9]])]
-    assert np.allclose(trajectory.path_features(timed), trajectory.path_features(SEVEN))  # timing and pressure unused
+    assert np.all(np.isfinite(dot)) and np.allclose(dot[:2], 0) and np.allclose(dot[trajectory.SPEED_CHANNEL], 0)
+    pressed = [np.column_stack([SEVEN[0], [0, 40, 90], [0.2, 0.5, 0.9]])]
+    heavier = [np.column_stack([SEVEN[0], [0, 40, 90], [0.9, 0.9, 0.9]])]
+    assert np.allclose(trajectory.path_features(pressed), trajectory.path_features(heavier))  # pressure unused
     with pytest.raises(ValueError, match="no ink"):
         trajectory.path_features([])
+
+
+# one straight line: ten short steps, then ten steps three times as long
+SLOW_THEN_FAST = [np.array([[x, 0] for x in [*range(0, 10), *range(10, 41, 3)]], dtype=np.float32)]
+
+
+def test_speed_is_relative_to_the_digits_own_mean_speed():
+    speed = trajectory.path_features(SLOW_THEN_FAST)[trajectory.SPEED_CHANNEL]
+    # points sampled at a steady rate: short steps are a slow pen, long steps a fast one
+    assert np.all(speed[:10] < -0.3) and np.all(speed[-10:] > 0.3)
+    steady = [np.array([[x, 0] for x in range(0, 41, 2)], dtype=np.float32)]
+    assert np.allclose(trajectory.path_features(steady)[trajectory.SPEED_CHANNEL], 0, atol=1e-6)
+    assert np.all(np.abs(speed) <= 3.0)
+
+
+def test_the_clock_wins_over_the_sampling_order_when_it_advances():
+    x = SLOW_THEN_FAST[0][:, 0]
+    at_even_speed = [np.column_stack([SLOW_THEN_FAST[0], x * 7.0])]  # t_ms proportional to the distance
+    assert np.allclose(trajectory.path_features(at_even_speed)[trajectory.SPEED_CHANNEL], 0, atol=1e-5)
+    # the clock's unit and start do not matter, only its ratios
+    later_and_slower = [np.column_stack([SLOW_THEN_FAST[0], 500 + x * 21.0])]
+    assert np.allclose(trajectory.path_features(later_and_slower), trajectory.path_features(at_even_speed), atol=1e-5)
+    # no clock (t_ms all 0), or one that stalls while the pen moves: the order of the points
+    for clock in (np.zeros_like(x), np.minimum(x, 20)):
+        stalled = [np.column_stack([SLOW_THEN_FAST[0], clock])]
+        assert np.allclose(trajectory.path_features(stalled), trajectory.path_features(SLOW_THEN_FAST))
+
+
+def test_speed_is_zero_in_the_air_and_the_time_in_the_air_is_not_counted():
+    features = trajectory.path_features(FOUR)
+    assert np.all(features[trajectory.SPEED_CHANNEL][features[6] == 1] == 0)
+    quick_jump = [np.column_stack([FOUR[0], [0, 10, 20]]), np.column_stack([FOUR[1], [30, 40]])]
+    long_pause = [np.column_stack([FOUR[0], [0, 10, 20]]), np.column_stack([FOUR[1], [900, 910]])]
+    assert np.allclose(trajectory.path_features(quick_jump), trajectory.path_features(long_pause))
 
 
 def test_training_and_serving_compute_paths_with_the_one_function():

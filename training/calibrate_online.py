@@ -33,7 +33,8 @@ IMAGE_WEIGHTS = (0.25, 0.5, 1.0)
 INPUT_SPEC = {"name": "path", "shape": ["batch", CHANNELS, POINTS], "dtype": "float32",
               "normalisation": "hwotp.trajectory.path_features: the strokes joined into one path (pen-up jumps "
                                "included), scaled by the bounding box's longer side, resampled evenly along it; "
-                               "per point x, y, direction (cos, sin), turning (cos, sin), pen up"}
+                               "per point x, y, direction (cos, sin), turning (cos, sin), pen up, log speed relative to the "
+                               "digit's mean (from t_ms when it advances, else the points' order)"}
 
 
 def _enrolment_of(samples, k: int) -> protocol.Enrolment:
@@ -70,6 +71,14 @@ def calibration(bundle: ModelBundle, val, embeddings: np.ndarray, cohort: np.nda
     }
 
 
+def online_version(earlier: dict, sha256: str, today: datetime.date) -> str:
+    """A version names a file: recalibrating the same one keeps the users' online templates
+    valid, and another file, even one trained the same day, invalidates them."""
+    if earlier.get("sha256") == sha256:
+        return earlier["version"]
+    return f"online-verifier-{today.isoformat()}-{sha256[:8]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strokes", type=Path, default=unipen.STROKE_SET)
@@ -94,9 +103,7 @@ def main() -> None:
 
     meta = json.loads((directory / META_FILE).read_text())
     sha256, earlier = sha256_of(directory / ONNX_FILE), meta.get("online_verifier", {})
-    # a version names a file: recalibrating the same one keeps the users' online templates valid
-    version = earlier["version"] if earlier.get("sha256") == sha256 else \
-        f"online-verifier-{datetime.date.today().isoformat()}"
+    version = online_version(earlier, sha256, datetime.date.today())
     meta["online_verifier"] = {"file": ONNX_FILE, "version": version, "sha256": sha256, "input": INPUT_SPEC,
                                "output": "embedding (batch, 128), unit length"}
     meta["domains"][STROKES]["online"] = {

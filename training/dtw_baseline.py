@@ -1,7 +1,9 @@
 """The online baseline: dynamic time warping between pen paths (hwotp.trajectory features).
 
 A probe's raw score against a writer is minus the multivariate DTW distance
-(dtaidistance, Sakoe-Chiba window) to that writer's enrolment samples of the
+(dtaidistance, Sakoe-Chiba window) between the paths' shape channels (position,
+direction, turning, pen-up: the plain baseline, without the speed channel) and
+that writer's enrolment samples of the
 same digit (the nearest, when there are several), z-normalised against a
 cohort of training writers as the embeddings' scores are. Kept beside the
 learned online embedding as the figure it has to beat; evaluation only.
@@ -14,6 +16,7 @@ from dtaidistance import dtw_ndim
 from tqdm import tqdm
 
 from hwotp import scoring
+from hwotp.trajectory import SPEED_CHANNEL
 from training import protocol
 
 WINDOW = 8  # points of the resampled path a match may shift
@@ -35,8 +38,8 @@ def score_matrix(features: np.ndarray, enrolment: protocol.Enrolment, cohort_fea
     """(P, T) normalised DTW scores of every probe against every enrolled writer.
     features: (S, C, N) path features of the samples `enrolment` indexes; cohort_features
     the same for the cohort's samples; cohort_exclude: (P, J) entries not to use."""
-    paths = np.ascontiguousarray(features.transpose(0, 2, 1), dtype=np.float64)
-    cohort_paths = np.ascontiguousarray(cohort_features.transpose(0, 2, 1), dtype=np.float64)
+    paths = np.ascontiguousarray(features[:, :SPEED_CHANNEL].transpose(0, 2, 1), dtype=np.float64)
+    cohort_paths = np.ascontiguousarray(cohort_features[:, :SPEED_CHANNEL].transpose(0, 2, 1), dtype=np.float64)
     probes, digits = paths[enrolment.probe_index], enrolment.probe_digit
     raw = -_distances(probes, digits, paths, enrolment.enrol_index, "DTW: enrolled writers")
     against = -_distances(probes, digits, cohort_paths, cohort.enrol_index, "DTW: cohort")

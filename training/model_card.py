@@ -68,13 +68,19 @@ The online verifier (`{online['file']}`, {online['version']}) embeds the pen's p
 pen-up jumps included, scales them by the bounding box's longer side and
 resamples them to 64 points evenly spaced along the path; each point carries
 x, y, the direction of travel (cos, sin), the turning since the last point
-(cos, sin) and a pen-up flag. It sees the path's shape, order and direction;
-it does not see timing or pressure (UNIPEN's tablets recorded no timing a
-touchscreen's would resemble). Network: 5 conv 1-D (64-128 channels, batch
+(cos, sin), a pen-up flag and the pen's speed there relative to its mean speed
+over the digit (log, clipped to ±3; 0 in the air). It sees the path's shape,
+order, direction and where the hand hurries or slows. UNIPEN records no
+timestamps, but its tablets sample at a steady rate while the pen moves, so
+the spacing of the points gives relative speed; a touchscreen's t_ms gives it
+when the client sends a clock. It does not see pressure, absolute speed or the
+time the pen spends in the air (none of them would transfer from the tablets).
+Network: 5 conv 1-D (96-192 channels, batch
 norm, pool after the 2nd and 4th), FC 128, unit length; CosFace over UNIPEN
 training writer x digit classes + 0.5 x over writers; each epoch sees every
 path under a fresh small rotation (±8°), shear (±0.12), aspect change (±10%)
-and point thinning (`python -m training.train_online`). Its scores are
+and point thinning, for the whole one-cycle schedule, keeping the last
+weights (`python -m training.train_online`). Its scores are
 normalised against a cohort of training writers, calibrated per digit into a
 log-likelihood ratio on the validation writers, and a box's score is
 {scoring.get('image_weight', '—')} x the image's ratio + the path's
@@ -200,8 +206,10 @@ test writers, at the default length {ChallengeSettings().challenge_length}:
 - The image verifier's embedding network was trained on scans only; on strokes it
   runs with a cohort and calibration of their own (below the scans' accuracy),
   and the pen's path carries most of the writer evidence there.
-- The online verifier saw no timing or pressure, and UNIPEN's writers wrote on
-  tablets with a pen, not on phones with a finger.
+- The online verifier saw no clock and no pressure: its speed channel comes from
+  the tablets' steady sampling, and UNIPEN's writers wrote on tablets with a pen,
+  not on phones with a finger (whose speed profile may differ); a client whose
+  clock stalls or repeats is read by the order of its points.
 """
 
 

@@ -83,7 +83,7 @@ class PathEmbedder(nn.Module):
     L2-normalised style embedding. Points are evenly spaced along the path, so a
     position in the sequence is a place in the writing, and the head keeps it."""
 
-    def __init__(self, channels: int = 7, points: int = 64, width: int = 64, dim: int = 128):
+    def __init__(self, channels: int = 8, points: int = 64, width: int = 96, dim: int = 128):
         super().__init__()
         self.dim = dim
         self.features = nn.Sequential(

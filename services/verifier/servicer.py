@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from google.protobuf.message import DecodeError
-
 from hwotp import boxes, strokes
 from hwotp.errors import InvalidInput, NotFound
 from hwotp.internal.v1 import box_pb2, verifier_pb2, verifier_pb2_grpc
 from hwotp.outcomes import SCAN, STROKES
-from hwotp.v1 import handwriting_pb2
 from services.verifier.signatures import SignatureVerifier
 from services.verifier.verification import WriterVerifier
 
@@ -32,11 +29,7 @@ def _batch(request):
 
 def _signature(data: bytes, where: str):
     """A serialized hwotp.v1.Handwriting -> its strokes as (n, 6) arrays (hwotp.strokes.to_points)."""
-    try:
-        written = handwriting_pb2.Handwriting.FromString(data)
-    except DecodeError:
-        raise InvalidInput(f"{where}: not a serialized Handwriting message") from None
-    return strokes.to_points(written.strokes, where)
+    return strokes.to_points(strokes.deserialized(data, where), where)
 
 
 class VerifierServicer(verifier_pb2_grpc.VerifierServiceServicer):

@@ -9,11 +9,12 @@ from dataclasses import replace as replace_fields
 
 import numpy as np
 
-from hwotp import replay_check, reposition, scoring
+from hwotp import replay_check, reposition, scoring, strokes
 from hwotp.errors import FailedPrecondition, InvalidInput, NotFound
 from hwotp.metrics import Metrics
 from hwotp.models import IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.preprocess import prepare_box, prepare_boxes
+from hwotp.trajectory import path_features
 from services.verifier import display
 from services.verifier.templates import Templates, TemplateStore
 
@@ -105,12 +106,12 @@ class WriterVerifier:
             templates = replace_fields(templates, online=scoring.make_templates(online.result(), digits),
                                        online_version=self.online_version)
         kept = list(zip(digits.tolist(), originals)) if self.keep_images else []
-        strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
+        kept_strokes = list(zip(digits.tolist(), trajectories)) if any(trajectories) else []
         shown = self._display_images(digits, embeddings, originals, display_samples) if self.display else None
         if shown:
             # what is shown must never pass as an answer: it joins the enrolment's fingerprints
             fingerprints = np.concatenate([fingerprints, [prepare_box(image)[1] for image in shown.values()]])
-        self.store.save(subject, templates, fingerprints, kept, strokes, shown, replace=replace)
+        self.store.save(subject, templates, fingerprints, kept, kept_strokes, shown, replace=replace)
         return templates
 
     @staticmethod
@@ -124,15 +125,19 @@ class WriterVerifier:
         return {digit: display.render(originals[index]) for digit, index in chosen.items()}
 
     def reenrol(self, subject: str) -> Templates:
-        """New templates from the kept enrolment images, with the model now served."""
+        """New templates from the kept enrolment images, with the models now served; online
+        ones too when every sample was written as strokes (their paths are computed anew)."""
         kept = self.store.kept(subject, "img")
         if not kept:
             raise NotFound("no kept enrolment images for this user: they must enrol again")
         digits, images = [d for d, _ in kept], [image for _, image in kept]
         fields, fingerprints = prepare_boxes(images)
         trajectories = dict(enumerate(data for _, data in self.store.kept(subject, "trj")))
-        return self.enrol(subject, fields, digits, fingerprints, images,
-                          [trajectories.get(i, b"") for i in range(len(images))], replace=True)
+        sent = [trajectories.get(i, b"") for i in range(len(images))]
+        paths = np.stack([path_features(strokes.to_arrays(strokes.deserialized(data, f"kept sample {i}"),
+                                                           f"kept sample {i}"))
+                          for i, data in enumerate(sent)]) if all(sent) else None
+        return self.enrol(subject, fields, digits, fingerprints, images, sent, replace=True, paths=paths)
 
     def set_repositioning(self, subject: str, scheme: str) -> bool:
         if self.store.model_version(subject) is None:
