@@ -276,6 +276,9 @@ def main() -> None:
 
     # The services need no data, only the demo's writers do: without them, serve anyway.
     no_demo = data.why_missing()
+    # Ctrl-C must stop it even when started as a script's background job, which starts
+    # with SIGINT ignored (and Python then raises no KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = _up(detach=False)
     web = None
     try:
