@@ -38,18 +38,20 @@ def path_features(strokes: Sequence[np.ndarray]) -> np.ndarray:
     points, times, pen_up = _joined(strokes)
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
     points = (points - centre) / max(float(np.ptp(points, axis=0).max()), 1e-6)
-    resampled, segment = _resample(points)
-    up = pen_up[segment].astype(np.float64) if len(pen_up) else np.zeros(POINTS)
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)  # per segment, point i to i+1
+    resampled, segment = _resample(points, lengths)
+    # per segment: pen up, speed (a single point has no segment: one of zeros stands in)
+    per_segment = np.stack([pen_up, _relative_speed(lengths, times, pen_up)]) if len(pen_up) else np.zeros((2, 1))
+    up, speed = per_segment[:, segment]
     step = np.gradient(resampled, axis=0)
     length = np.linalg.norm(step, axis=1, keepdims=True)
     direction = np.divide(step, length, out=np.zeros_like(step), where=length > 1e-9)
     angle = np.arctan2(direction[:, 1], direction[:, 0])
     turning = np.diff(angle, prepend=angle[:1])
     moving = (length[:, 0] > 1e-9) & (np.roll(length[:, 0], 1) > 1e-9)
-    speed = _relative_speed(points, times, pen_up)
     features = np.stack([resampled[:, 0], resampled[:, 1], direction[:, 0], direction[:, 1],
                          np.where(moving, np.cos(turning), 1.0), np.where(moving, np.sin(turning), 0.0), up,
-                         speed[segment] if len(speed) else np.zeros(POINTS)])
+                         speed])
     return features.astype(np.float32)
 
 
@@ -73,9 +75,8 @@ def _joined(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.n
     return points, times, pen_up
 
 
-def _relative_speed(points: np.ndarray, times: np.ndarray, pen_up: np.ndarray) -> np.ndarray:
+def _relative_speed(length: np.ndarray, times: np.ndarray, pen_up: np.ndarray) -> np.ndarray:
     """Per segment: log(its speed / the mean speed with the pen down), clipped; 0 in the air."""
-    length = np.linalg.norm(np.diff(points, axis=0), axis=1)
     elapsed = np.diff(times)
     down = ~pen_up
     if not down.any() or length[down].sum() <= 1e-9:
@@ -86,11 +87,11 @@ def _relative_speed(points: np.ndarray, times: np.ndarray, pen_up: np.ndarray) -
     return np.where(down, np.clip(speed, -_SPEED_LIMIT, _SPEED_LIMIT), 0.0)
 
 
-def _resample(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _resample(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """POINTS points evenly spaced along the path, and the segment each lies on."""
     if len(points) == 1:
         return np.repeat(points, POINTS, axis=0), np.zeros(POINTS, dtype=int)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    along = np.concatenate([[0.0], np.cumsum(lengths)])
     if along[-1] <= 1e-9:
         return np.repeat(points[:1], POINTS, axis=0), np.zeros(POINTS, dtype=int)
     targets = np.linspace(0.0, along[-1], POINTS)
