@@ -90,6 +90,17 @@ def test_tiny_online_training_run_exports_a_path_embedder(stroke_slice, tmp_path
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
 
 
+def test_the_scoring_study_compares_template_and_nearest_sample_scoring(stroke_slice):
+    result = _run("training.compare_enrolled_scoring", "--strokes", str(stroke_slice), "--enroll", "1",
+                  "--lengths", "1,4")
+    rows = {line[:38].strip(): line[38:].split() for line in result.stdout.splitlines()[1:]}
+    assert list(rows) == ["template, deployed scoring", "nearest sample, raw cosine",
+                          "nearest sample, cohort-normalised", "two nearest samples, raw cosine"]
+    assert all(len(eers) == 2 and all(e.endswith("%") for e in eers) for eers in rows.values())
+    # one enrolled sample: the nearest one is the only one
+    assert rows["two nearest samples, raw cosine"] == rows["nearest sample, raw cosine"]
+
+
 def test_strokes_evaluation_reports_each_modality_and_the_dtw_baseline(stroke_slice, tmp_path):
     _run("training.evaluate", "--strokes", str(stroke_slice), "--writers", "test", "--enroll", "1",
          "--lengths", "1,4", "--out", str(tmp_path))
