@@ -47,8 +47,9 @@ def test_onnx_agrees_with_torch(bundle, test_digits, name, net, which):
 
 
 def test_online_verifier_agrees_with_torch_and_takes_any_batch(bundle, stroke_writers):
-    model = nets.PathEmbedder()
-    model.load_state_dict(torch.load(DEFAULT_MODELS_DIR / "torch" / "online-verifier.pt", weights_only=True))
+    state = torch.load(DEFAULT_MODELS_DIR / "torch" / "online-verifier.pt", weights_only=True)
+    model = nets.PathEmbedderEnsemble(len({key.split(".")[1] for key in state}))
+    model.load_state_dict(state)
     model.eval()
     genuine, _ = stroke_writers
     paths = genuine.paths(genuine.enrol_index)

@@ -105,7 +105,7 @@ def main() -> None:
     sha256, earlier = sha256_of(directory / ONNX_FILE), meta.get("online_verifier", {})
     version = online_version(earlier, sha256, datetime.date.today())
     meta["online_verifier"] = {"file": ONNX_FILE, "version": version, "sha256": sha256, "input": INPUT_SPEC,
-                               "output": "embedding (batch, 128), unit length"}
+                               "output": f"embedding (batch, {embeddings.shape[1]}), unit length"}
     meta["domains"][STROKES]["online"] = {
         **shallowest,
         "cohort": {"file": COHORT_FILE, "sha256": sha256_of(directory / COHORT_FILE), "writers": int(len(cohort)),

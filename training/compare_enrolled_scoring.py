@@ -65,16 +65,19 @@ def main() -> None:
                                args.enroll)
     embeddings = bundle.online_verifier(strokes.paths_of(samples))
     config, cohort = bundle.online_scoring(args.enroll)
-    probes = embeddings[enrolment.probe_index]
-    against_cohort = np.einsum("pd,jpd->pj", probes, cohort[:, enrolment.probe_digit])
     nearest = nearest_samples(embeddings, enrolment, 1)
     uncalibrated = scoring.ScoringConfig(config.metric, config.cross_digit_weight, config.cohort_top)
     ways = {
         "template, deployed scoring": protocol.score_matrix(embeddings, enrolment, cohort, uncalibrated),
         "nearest sample, raw cosine": nearest,
-        "nearest sample, cohort-normalised": scoring.cohort_normalised(nearest, against_cohort, config.cohort_top or 50),
-        "two nearest samples, raw cosine": nearest_samples(embeddings, enrolment, min(2, args.enroll)),
     }
+    # the shallowest calibration's cohort where this depth's scoring uses none
+    cohort = cohort if cohort is not None else bundle.online_scoring()[1]
+    if cohort is not None:
+        against_cohort = np.einsum("pd,jpd->pj", embeddings[enrolment.probe_index], cohort[:, enrolment.probe_digit])
+        ways["nearest sample, cohort-normalised"] = scoring.cohort_normalised(nearest, against_cohort,
+                                                                             config.cohort_top or 50)
+    ways["two nearest samples, raw cosine"] = nearest_samples(embeddings, enrolment, min(2, args.enroll))
     print(f"{len(enrolment.writers)} {args.writers} writers, {args.enroll} enrolled per digit; path alone, EER at "
           f"{', '.join(map(str, lengths))} digits")
     for name, scores in ways.items():

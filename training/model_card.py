@@ -43,7 +43,7 @@ def _strokes_rows(lengths: dict) -> str:
                      for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
 
 
-def _strokes_section(meta: dict) -> str:
+def _strokes_section(meta: dict, online_log: dict) -> str:
     """Touchscreen strokes (UNIPEN test writers as the server receives them), when evaluated."""
     figures = meta["figures"].get("deployed/test/strokes")
     if not figures:
@@ -62,6 +62,7 @@ verifier picks the deepest calibration a user's enrolment reaches):
 """
     online = meta.get("online_verifier")
     scoring = meta["domains"]["strokes"].get("online", {})
+    seeds = [entry["seed"] for entry in online_log.get("history", []) if "seed" in entry]
     model = "" if not online else f"""
 The online verifier (`{online['file']}`, {online['version']}) embeds the pen's path:
 `hwotp.trajectory.path_features` joins a box's strokes in writing order, the
@@ -75,7 +76,9 @@ timestamps, but its tablets sample at a steady rate while the pen moves, so
 the spacing of the points gives relative speed; a touchscreen's t_ms gives it
 when the client sends a clock. It does not see pressure, absolute speed or the
 time the pen spends in the air (none of them would transfer from the tablets).
-Network: 5 conv 1-D (96-192 channels, batch
+Network: an ensemble of {len(seeds)} members trained alike from seeds {', '.join(map(str, seeds))}, their
+unit-length embeddings side by side and scaled to unit length (a cosine is the
+mean of the members'); each member 5 conv 1-D (96-192 channels, batch
 norm, pool after the 2nd and 4th), FC 128, unit length; CosFace over UNIPEN
 training writer x digit classes + 0.5 x over writers; each epoch sees every
 path under a fresh small rotation (±8°), shear (±0.12), aspect change (±10%)
@@ -125,7 +128,7 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
         for policy, row in by_policy.items())
     recognition = deployed.get("recognition", {})
     per_series = recognition.get("per_series", {})
-    strokes = _strokes_section(meta)
+    strokes = _strokes_section(meta, logs.get("online-verifier", {}))
     scoring = meta["verifier"]["scoring"]
     minutes = {name: log.get("minutes") for name, log in logs.items()}
     epochs = {name: " + ".join(str(len(h["epochs"])) for h in log["history"] if "epochs" in h)

@@ -96,3 +96,16 @@ class PathEmbedder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.features(x)), dim=1)
+
+
+class PathEmbedderEnsemble(nn.Module):
+    """Path embedders trained with different seeds: their embeddings side by side, scaled so that
+    the whole is unit length again; its cosine is then the mean of the members' cosines."""
+
+    def __init__(self, members: int = 2, **kwargs):
+        super().__init__()
+        self.members = nn.ModuleList(PathEmbedder(**kwargs) for _ in range(members))
+        self.dim = sum(member.dim for member in self.members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([member(x) for member in self.members], dim=1) / len(self.members) ** 0.5

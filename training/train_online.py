@@ -1,8 +1,12 @@
 """Train the online writer embedding: pen paths (hwotp.trajectory) of a stroke set's training writers.
 
-python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1] [--onnx models/online-verifier.onnx]
+python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1] [--members 3] [--onnx models/online-verifier.onnx]
 
-A cosine-margin softmax over writer x digit classes plus one over writers, as
+An ensemble of path embedders trained alike from different seeds (SEED,
+SEED+1, ...), their embeddings side by side (nets.PathEmbedderEnsemble): with
+a few hundred training writers one network's errors depend on its seed as much
+as on its design, and the members' errors differ. Each member learns with a
+cosine-margin softmax over writer x digit classes plus one over writers, as
 for the image embedding (training.train_verifier). Every epoch sees each
 training sample's strokes anew under a small random affine change and point
 thinning, so that the network learns the path and not one tablet's sampling.
@@ -30,6 +34,7 @@ from training import common, nets, protocol, strokes, unipen
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "online-verifier.onnx"
 VALIDATION_ENROL = 1
+MEMBERS = 3
 
 
 def features_of(samples: list[strokes.StrokeSample]) -> np.ndarray:
@@ -108,19 +113,29 @@ def main() -> None:
     parser.add_argument("--strokes", type=Path, default=unipen.STROKE_SET)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--members", type=int, default=MEMBERS, help="ensemble members, seeds SEED, SEED+1, ...")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
     strokes.exit_if_missing(args.strokes)
-    common.seed_everything(args.seed)
     samples = strokes.read_stroke_set(args.strokes)
     split = strokes.load_split()
     train_samples = [s for s in samples if s.writer in set(split["train"])]
     val_samples = [s for s in samples if s.writer in set(split["val"])]
     print(f"paths: {len(train_samples)} training, {len(val_samples)} validation", flush=True)
     started = time.time()
-    model, history = train(train_samples, val_samples, args.epochs, args.seed)
+    model, history = nets.PathEmbedderEnsemble(args.members, channels=CHANNELS, points=POINTS), []
+    for member in range(args.members):
+        common.seed_everything(args.seed + member)
+        trained, member_history = train(train_samples, val_samples, args.epochs, args.seed + member)
+        model.members[member].load_state_dict(trained.state_dict())
+        history.append({"member": member, "seed": args.seed + member, "epochs": member_history})
+    model.eval()
     minutes = (time.time() - started) / 60
-    print(f"trained in {minutes:.1f} min; validation one-digit EER {history[-1]['val_eer_1']:.4f}")
+    val_features = features_of(val_samples)
+    eer = one_digit_eer(model, val_features, np.array([s.digit for s in val_samples]),
+                        np.unique([s.writer for s in val_samples], return_inverse=True)[1])
+    history.append({"ensemble_val_eer_1": eer})
+    print(f"trained in {minutes:.1f} min; the ensemble's validation one-digit EER {eer:.4f}")
     common.save(model, args.onnx, "embedding", history, minutes, torch.zeros(2, CHANNELS, POINTS), "path")
 
 
