@@ -1,6 +1,7 @@
 """Train the online writer embedding: pen paths (hwotp.trajectory) of a stroke set's training writers.
 
-python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1] [--members 3] [--onnx models/online-verifier.onnx]
+python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1] [--members 3]
+                                [--onnx models/online-verifier.onnx]
 
 An ensemble of path embedders trained alike from different seeds (SEED,
 SEED+1, ...), their embeddings side by side (nets.PathEmbedderEnsemble): with
@@ -70,7 +71,14 @@ def embed(model: torch.nn.Module, features: np.ndarray, batch: int = 1024) -> np
                            for i in range(0, len(features), batch)])
 
 
-def train(train_samples, val_samples, epochs: int, seed: int, batch: int = 128, lr: float = 3e-3):
+def validation_set(val_samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The validation writers' paths, digits and writer indices (for one_digit_eer)."""
+    return (features_of(val_samples), np.array([s.digit for s in val_samples]),
+            np.unique([s.writer for s in val_samples], return_inverse=True)[1])
+
+
+def train(train_samples, validation, epochs: int, seed: int, batch: int = 128, lr: float = 3e-3):
+    """One path embedder; validation: validation_set(...), watched each epoch."""
     rng = np.random.default_rng(seed)
     names = sorted({s.writer for s in train_samples})
     writer_class = np.array([names.index(s.writer) for s in train_samples])
@@ -83,9 +91,6 @@ def train(train_samples, val_samples, epochs: int, seed: int, batch: int = 128, 
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=5e-4)
     per_epoch = (len(train_samples) + batch - 1) // batch
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
-    val_features = features_of(val_samples)
-    val_digits = np.array([s.digit for s in val_samples])
-    val_writers = np.unique([s.writer for s in val_samples], return_inverse=True)[1]
     history = []
     for epoch in range(epochs):
         inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in train_samples]))
@@ -102,7 +107,7 @@ def train(train_samples, val_samples, epochs: int, seed: int, batch: int = 128, 
             optimizer.step()
             schedule.step()
             progress.set_postfix(loss=f"{loss.item():.3f}")
-        eer = one_digit_eer(model, val_features, val_digits, val_writers)
+        eer = one_digit_eer(model, *validation)
         history.append({"epoch": epoch + 1, "val_eer_1": eer})
         print(f"epoch {epoch + 1}: validation one-digit EER {eer:.4f}", flush=True)
     return model.eval(), history
@@ -123,17 +128,16 @@ def main() -> None:
     val_samples = [s for s in samples if s.writer in set(split["val"])]
     print(f"paths: {len(train_samples)} training, {len(val_samples)} validation", flush=True)
     started = time.time()
+    validation = validation_set(val_samples)
     model, history = nets.PathEmbedderEnsemble(args.members, channels=CHANNELS, points=POINTS), []
     for member in range(args.members):
         common.seed_everything(args.seed + member)
-        trained, member_history = train(train_samples, val_samples, args.epochs, args.seed + member)
+        trained, member_history = train(train_samples, validation, args.epochs, args.seed + member)
         model.members[member].load_state_dict(trained.state_dict())
         history.append({"member": member, "seed": args.seed + member, "epochs": member_history})
     model.eval()
     minutes = (time.time() - started) / 60
-    val_features = features_of(val_samples)
-    eer = one_digit_eer(model, val_features, np.array([s.digit for s in val_samples]),
-                        np.unique([s.writer for s in val_samples], return_inverse=True)[1])
+    eer = one_digit_eer(model, *validation)
     history.append({"ensemble_val_eer_1": eer})
     print(f"trained in {minutes:.1f} min; the ensemble's validation one-digit EER {eer:.4f}")
     common.save(model, args.onnx, "embedding", history, minutes, torch.zeros(2, CHANNELS, POINTS), "path")
