@@ -63,6 +63,34 @@ def test_error_rates_on_known_distributions():
     assert (impostor > threshold).mean() <= 0.25
 
 
+def _impostor_pairs(writers: int, per_pair: int):
+    """Every ordered pair of distinct writers, per_pair attempts each: (claimed, real) writers."""
+    pairs = [(t, i) for t in range(writers) for i in range(writers) if t != i]
+    targets, impostors = np.repeat(np.array(pairs).T, per_pair, axis=1)
+    return targets, impostors
+
+
+def test_a_bootstrap_threshold_without_look_alike_writers_is_about_the_plain_one():
+    targets, impostors = _impostor_pairs(30, 20)
+    impostor = np.random.default_rng(2).normal(size=len(targets))
+    plain = protocol.threshold_at_far(impostor, 0.01)
+    median = protocol.threshold_holding_far(impostor, targets, impostors, 0.01, 0.5)
+    assert abs(median - plain) < 0.15
+    assert protocol.threshold_holding_far(impostor, targets, impostors, 0.01, 0.9) >= median
+
+
+def test_a_look_alike_pair_raises_the_bootstrap_threshold_above_the_plain_one():
+    targets, impostors = _impostor_pairs(12, 50)
+    impostor = np.random.default_rng(3).normal(size=len(targets))
+    look_alike = (targets == 0) & (impostors == 1)
+    impostor[look_alike] += 4  # writer 1 writes like writer 0: under 1% of the attempts, all high
+    plain = protocol.threshold_at_far(impostor, 0.01)
+    confident = protocol.threshold_holding_far(impostor, targets, impostors, 0.01, 0.9)
+    # resamples that draw both writers twice give the pair four times its weight, over the target
+    assert confident > plain + 1
+    assert (impostor > confident).mean() < (impostor > plain).mean()
+
+
 def test_attempts_are_built_from_real_probes_of_distinct_digits():
     writers = np.repeat(np.arange(6), 60)
     digits = np.tile(np.repeat(np.arange(10), 6), 6)
