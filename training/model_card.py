@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hwotp.config import ChallengeSettings, VerifierSettings
 from hwotp.models import META_FILE, models_dir
-from training import split
+from training import calibrate, split
 
 PAPER = {"recognition": 0.9858, "eer": {"1": 0.19, "4": 0.07, "6": 0.06, "8": 0.05}}
 LENGTHS = ("1", "4", "6", "8")
@@ -193,7 +193,9 @@ digit, the mean of the boxes' calibrated writer scores must pass the threshold
 and no box may score at or below `HWOTP_BOX_FLOOR` ({VerifierSettings().box_floor}); `all_pass`, set by
 `HWOTP_WRITER_POLICY`, asks every digit to pass its threshold instead. Thresholds were
 chosen on the validation writers for a target FAR per attempt of 1% and of
-0.1%, for every length 1-10 (`models.json` → `decision.thresholds`); the
+0.1%, for every length 1-10 (`models.json` → `decision.thresholds`): for each,
+the threshold that holds the target on {calibrate.THRESHOLD_CONFIDENCE:.0%} of writer-bootstrap resamples
+of those writers (`training.protocol.threshold_holding_far`). The
 default is {_pct(decision['target_far'])} (`HWOTP_TARGET_FAR` picks the other). On the
 test writers, at the default length {ChallengeSettings().challenge_length}:
 
