@@ -22,7 +22,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin hwotp
 COPY --from=build /install /usr/local
-COPY models/models.json models/recognizer.onnx models/verifier.onnx models/online-verifier.onnx \
+COPY models/models.json models/recognizer.onnx models/online-recognizer.onnx models/verifier.onnx models/online-verifier.onnx \
      models/baseline-verifier.onnx models/cohort.npz models/cohort-strokes.npz models/cohort-online.npz \
      models/signature.json /app/models/
 ENV HWOTP_MODELS_DIR=/app/models \

@@ -99,6 +99,7 @@ train: $(VENV)/.full $(STUBS) $(STROKE_SET)
 	$(PY) -m training.calibrate_strokes --strokes $(STROKE_SET)
 	$(PY) -m training.train_online --strokes $(STROKE_SET)
 	$(PY) -m training.calibrate_online --strokes $(STROKE_SET)
+	$(PY) -m training.train_online_recognizer --strokes $(STROKE_SET)
 	$(PY) -m training.evaluate_signatures --fit-users 1-30 --save models --out $(EVAL_OUT)/signatures-served
 	$(MAKE) evaluate
 	$(PY) -m training.evaluate --writers test --verifier baseline --out $(EVAL_OUT)/baseline --record

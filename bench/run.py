@@ -4,7 +4,7 @@ python -m bench.run [--ink strokes|scans] [--seconds 20] [--out bench/result.jso
 
 1. model only: recognizer + verifier ONNX inference for the digits of one
    authentication (a batch of `length` digits per model, as the services run
-   them; for strokes the online verifier's too), in-process, one worker thread
+   them; for strokes the online verifier's and online recognizer's too), in-process, one worker thread
    per core: authentications/s of pure model compute;
 2. end to end: redis-server and the four services on loopback, virtual users
    logging in (BeginChallenge + SubmitChallenge) at fixed concurrencies, writing
@@ -52,7 +52,10 @@ def model_only(length: int, seconds: float, workers: int, online: bool) -> float
     batch = rng.random((length, 1, 28, 28), dtype=np.float32)
     models = [(bundle.recognizer, batch), (embedder, batch)]
     if online:
-        models.append((bundle.online_verifier, rng.random((length, CHANNELS, POINTS), dtype=np.float32)))
+        paths = rng.random((length, CHANNELS, POINTS), dtype=np.float32)
+        models.append((bundle.online_verifier, paths))
+        if bundle.has_online_recognizer:
+            models.append((bundle.online_recognizer, paths))
     for model, inputs in models:  # warm up
         model(inputs)
     done = [0] * workers
@@ -114,8 +117,9 @@ def _p50_p99(latency: dict) -> dict:
 def run(seconds: float, users: int, ink: str) -> dict:
     cores = os.cpu_count() or 1
     length = ChallengeSettings().challenge_length
-    online = ink == "strokes" and ModelBundle.load().has_online
-    print(f"model only: {length} digits per authentication{' (with the online verifier)' if online else ''}, "
+    bundle = ModelBundle.load()
+    online = ink == "strokes" and bundle.has_online
+    print(f"model only: {length} digits per authentication{' (with the online models)' if online else ''}, "
           f"{cores} worker threads, {seconds:.0f} s", flush=True)
     bound = model_only(length, seconds, cores, online)
     print(f"  {bound:.1f} authentications/s", flush=True)
@@ -152,6 +156,7 @@ def run(seconds: float, users: int, ink: str) -> dict:
         "machine": {"cores": cores, "cpu": cpu_model(), "python": platform.python_version()},
         "ink": ink,
         "online_verifier": online,
+        "online_recognizer": online and bundle.has_online_recognizer,
         "challenge_length": length,
         "model_only_auth_per_s": round(bound, 2),
         "e2e_auth_per_s": round(e2e, 2),
@@ -199,7 +204,7 @@ services and the load generator — runs on this one machine, sharing its cores;
 
 | figure | value |
 |---|---|
-| model only: recognizer + verifier{' + online verifier' if result['online_verifier'] else ''} inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
+| model only: recognizer + verifier{' + online verifier' if result['online_verifier'] else ''}{' + online recognizer' if result.get('online_recognizer') else ''} inference for one {result['challenge_length']}-digit authentication, in-process, {machine['cores']} threads | {result['model_only_auth_per_s']} auth/s |
 | end to end: BeginChallenge + SubmitChallenge through the gateway, boxes written as {result['ink']}, best concurrency ({result['e2e_best_concurrency']}) | {result['e2e_auth_per_s']} auth/s |
 | CPU a login costs outside model inference (all processes' CPU per login at the maximum minus the model-only CPU per authentication) | {result['cpu_ms_per_login_outside_models']} ms |
 | ratio end to end / model only | {result['ratio']} |

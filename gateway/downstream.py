@@ -149,7 +149,7 @@ class GrpcRecognizer(_Client):
 
     def recognize(self, prepared: Prepared, budget: Budget) -> list[Reading]:
         read = self._call(self.stub.Recognize, recognizer_pb2.RecognizeRequest(
-            boxes=boxes.from_batch(prepared.fields, prepared.fingerprints)), budget)
+            boxes=boxes.from_batch(prepared.fields, prepared.fingerprints, prepared.paths)), budget)
         return [Reading(r.digit, r.confidence) for r in read.results]
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwotp import recognition
 from hwotp.onnx_model import OnnxModel, sha256_of
 from hwotp.outcomes import SCAN, STROKES  # noqa: F401  (the domains, named where the models are)
 
@@ -114,7 +115,32 @@ class ModelBundle:
 
     @cached_property
     def online_verifier(self) -> OnnxModel:
-        model = self._onnx(self.meta["online_verifier"])
+        return self._path_model(self.meta["online_verifier"])
+
+    @property
+    def has_online_recognizer(self) -> bool:
+        """Whether boxes written as strokes are also read from their pen path (hwotp.recognition)."""
+        return "online_recognizer" in self.meta
+
+    @cached_property
+    def online_recognizer(self) -> OnnxModel:
+        return self._path_model(self.meta["online_recognizer"])
+
+    @property
+    def path_weight(self) -> float:
+        """The weight of the online recognizer's reading beside the image's."""
+        return float(self.meta["online_recognizer"]["path_weight"])
+
+    def digit_logits(self, fields: np.ndarray, paths: np.ndarray | None = None) -> np.ndarray:
+        """Boxes' digit logits as the recognizer service reads them: the image's, fused with the
+        pen path's (hwotp.recognition) when the boxes came as strokes (paths) and the models
+        include an online recognizer."""
+        if paths is None or not self.has_online_recognizer:
+            return recognition.fused(self.recognizer(fields), None, 0.0)
+        return recognition.fused(self.recognizer(fields), self.online_recognizer(paths), self.path_weight)
+
+    def _path_model(self, entry: dict) -> OnnxModel:
+        model = self._onnx(entry)
         if model.input_shape[1:] != [CHANNELS, POINTS]:
             raise ValueError(f"{model.path} reads paths of {model.input_shape[1:]} (channels, points), but "
                              f"hwotp.trajectory makes {[CHANNELS, POINTS]}: the models and the code are of "
@@ -183,6 +209,8 @@ class ModelBundle:
 
     def versions(self) -> dict:
         found = {"recognizer": self.recognizer_version, "verifier": self.verifier_version}
+        if self.has_online_recognizer:
+            found["online_recognizer"] = self.meta["online_recognizer"]["version"]
         return {**found, "online_verifier": self.online_version} if self.has_online else found
 
 

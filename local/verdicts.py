@@ -36,7 +36,7 @@ def probe_verdicts(bundle: ModelBundle, writer, victim, length: int, domain: str
     out = {}
     for digit, rows in writer.probes.items():
         fields, digits = writer.fields(rows), np.full(len(rows), digit)
-        read = bundle.recognizer(fields).argmax(axis=1) == digit
+        read = bundle.digit_logits(fields, writer.paths(rows) if domain == STROKES else None).argmax(axis=1) == digit
         score = scorer(embedder(fields), digits, templates[None])[:, 0]
         if by_path:
             score = bundle.image_weight(depth) * score + \

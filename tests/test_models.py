@@ -11,7 +11,7 @@ import torch
 from hwotp import trajectory
 from hwotp.models import DEFAULT_MODELS_DIR, IMAGE, IMAGE_ONLINE, SCAN, STROKES, ModelBundle
 from hwotp.onnx_model import sha256_of
-from training import nets, quantize
+from training import nets, quantize, strokes
 
 
 @pytest.mark.parametrize("batch", [1, 6, 64])
@@ -60,8 +60,32 @@ def test_online_verifier_agrees_with_torch_and_takes_any_batch(bundle, stroke_wr
     assert bundle.meta["online_verifier"]["input"]["shape"] == ["batch", trajectory.CHANNELS, trajectory.POINTS]
 
 
+def test_online_recognizer_agrees_with_torch_and_takes_any_batch(bundle, stroke_writers):
+    model = nets.PathRecognizer()
+    model.load_state_dict(torch.load(DEFAULT_MODELS_DIR / "torch" / "online-recognizer.pt", weights_only=True))
+    model.eval()
+    genuine, _ = stroke_writers
+    paths = genuine.paths(genuine.enrol_index)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(paths)).numpy()
+    for batch in (1, 6, len(paths)):
+        np.testing.assert_allclose(bundle.online_recognizer(paths[:batch]), expected[:batch], atol=2e-4, rtol=1e-3)
+
+
+def test_held_out_writers_strokes_are_read_better_with_their_paths(bundle, stroke_samples):
+    held_out = strokes.samples_of(stroke_samples, "test")
+    rendered, _ = strokes.digit_set(held_out)
+    paths = strokes.paths_of(held_out)
+    image_alone = (bundle.recognizer(rendered.images[:, None]).argmax(axis=1) == rendered.digits).mean()
+    both = (bundle.digit_logits(rendered.images[:, None], paths).argmax(axis=1) == rendered.digits).mean()
+    assert both > image_alone
+    # a box that came without its path is read from the picture alone
+    np.testing.assert_array_equal(bundle.digit_logits(rendered.images[:50, None]).argmax(axis=1),
+                                  bundle.recognizer(rendered.images[:50, None]).argmax(axis=1))
+
+
 def test_metadata_matches_the_files(bundle):
-    for entry in ("recognizer", "verifier", "baseline_verifier", "online_verifier"):
+    for entry in ("recognizer", "verifier", "baseline_verifier", "online_verifier", "online_recognizer"):
         meta = bundle.meta[entry]
         assert sha256_of(Path(bundle.directory) / meta["file"]) == meta["sha256"]
     for far in bundle.target_fars:

@@ -45,6 +45,8 @@ STROKE_COMMANDS = {
     "evaluate strokes": ["training.evaluate", "--strokes", "OUT/missing.jsonl", "--out", "OUT/eval"],
     "train online": ["training.train_online", "--strokes", "OUT/missing.jsonl", "--onnx", "OUT/online.onnx"],
     "calibrate online": ["training.calibrate_online", "--strokes", "OUT/missing.jsonl", "--models", "OUT/models"],
+    "train online recognizer": ["training.train_online_recognizer", "--strokes", "OUT/missing.jsonl",
+                                "--models", "OUT/models"],
     "scoring study": ["training.compare_enrolled_scoring", "--strokes", "OUT/missing.jsonl"],
 }
 

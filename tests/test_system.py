@@ -22,14 +22,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
+from gateway.budget import Budget
+from gateway.downstream import GrpcRecognizer
+from gateway.ports import Prepared
 from hwotp.affinity import spread
+from hwotp.boxes import from_batch
 from hwotp.canvas import png_of
 from hwotp.ink import png_of_strokes
+from hwotp.models import STROKES
+from hwotp.internal.v1 import recognizer_pb2, recognizer_pb2_grpc
+from hwotp.preprocess import FINGERPRINT_BYTES
 from hwotp.sealing import Sealer, SealError, new_key_entry
 from hwotp.v1 import gateway_pb2, gateway_pb2_grpc, handwriting_pb2
 from local.demo import DEMO_WRITER
 from local.stack import PINNING_ORDER
 from services.verifier import display
+from training import strokes
 from tests.conftest import begin, key_metadata, key_of, subject_of, submit
 from tests.test_replay import reencoded
 
@@ -319,6 +327,28 @@ def test_every_service_has_health_and_reflection(stack):
             replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
             names = {s.name for reply in replies for s in reply.list_services_response.service}
             assert service in names and "grpc.health.v1.Health" in names
+
+
+def test_the_recognizer_service_reads_strokes_by_their_paths_too(stack, bundle, stroke_samples):
+    """Held-out boxes whose picture alone reads otherwise than picture and path together: sent
+    with their paths, the service reads them as the two together; sent without, as the picture."""
+    held_out = strokes.samples_of(stroke_samples, "test")
+    rendered, _ = strokes.digit_set(held_out)
+    paths = strokes.paths_of(held_out)
+    by_image = bundle.recognizer(rendered.images[:, None]).argmax(axis=1)
+    by_both = bundle.digit_logits(rendered.images[:, None], paths).argmax(axis=1)
+    differ = np.flatnonzero(by_image != by_both)[:8]
+    assert len(differ) > 0
+    fields, fingerprints = rendered.images[differ, None], np.zeros((len(differ), FINGERPRINT_BYTES), np.int8)
+    with grpc.insecure_channel(stack.services["recognizer"].address) as channel:
+        recognizer = recognizer_pb2_grpc.RecognizerServiceStub(channel)
+        for sent, expected in ((paths[differ], by_both[differ]), (None, by_image[differ])):
+            request = recognizer_pb2.RecognizeRequest(boxes=from_batch(fields, fingerprints, sent))
+            assert [r.digit for r in recognizer.Recognize(request, timeout=10).results] == expected.tolist()
+        # and the gateway sends them: boxes that came as strokes carry their paths
+        prepared = Prepared(fields, fingerprints, STROKES, paths[differ])
+        readings = GrpcRecognizer(recognizer).recognize(prepared, Budget(10))
+        assert [r.digit for r in readings] == by_both[differ].tolist()
 
 
 def test_each_service_runs_on_its_own_cpus(stack):

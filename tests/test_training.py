@@ -91,6 +91,20 @@ def test_tiny_online_training_run_exports_a_path_embedder(stroke_slice, tmp_path
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
 
 
+def test_tiny_online_recognizer_run_exports_a_path_reader_and_its_weight(stroke_slice, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ModelBundle.load().directory, models, ignore=shutil.ignore_patterns("torch"))
+    result = _run("training.train_online_recognizer", "--strokes", str(stroke_slice), "--epochs", "1",
+                  "--models", str(models))
+    assert "epoch 1: validation accuracy of the path alone" in result.stdout
+    entry = json.loads((models / "models.json").read_text())["online_recognizer"]
+    assert entry["sha256"] == sha256_of(models / entry["file"])
+    searched = {row["path_weight"]: row["val_accuracy"] for row in entry["validation"]["path_weight_search"]}
+    assert entry["path_weight"] in searched and searched[entry["path_weight"]] == max(searched.values())
+    assert ModelBundle.load(models).online_recognizer(
+        np.zeros((3, trajectory.CHANNELS, trajectory.POINTS), dtype="float32")).shape == (3, 10)
+
+
 def test_the_scoring_study_compares_template_and_nearest_sample_scoring(stroke_slice):
     result = _run("training.compare_enrolled_scoring", "--strokes", str(stroke_slice), "--enroll", "1",
                   "--lengths", "1,4")
@@ -107,6 +121,7 @@ def test_strokes_evaluation_reports_each_modality_and_the_dtw_baseline(stroke_sl
          "--lengths", "1,4", "--out", str(tmp_path))
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["domain"] == "strokes" and report["modalities"] == "image+online"
+    assert {"accuracy", "image_alone", "path_alone"} <= set(report["recognition"])  # the two readings, and each
     assert (tmp_path / "det.png").stat().st_size > 1000
     for length in ("1", "4"):
         figures = report["verification"]["lengths"][length]

@@ -147,6 +147,8 @@ def main() -> None:
         },
         "figures": {},
     }
+    if "online_recognizer" in earlier:  # calibrated on nothing here: it stays as it was
+        meta["online_recognizer"] = earlier["online_recognizer"]
     # Figures of earlier models would be stale: `training.evaluate --record` refills them.
     path = directory / META_FILE
     path.write_text(json.dumps(meta, indent=1) + "\n")

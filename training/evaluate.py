@@ -264,7 +264,12 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     domain = SCAN if stroke_set is None else STROKES
     digits, paths = _digits(data_dir, stroke_set, writers)
     print(f"{domain}: {len(digits)} digits of {len(np.unique(digits.writers))} writers", flush=True)
-    predicted = bundle.recognizer(digits.images[:, None]).argmax(axis=1)
+    predicted = bundle.digit_logits(digits.images[:, None], paths).argmax(axis=1)
+    recognised = recognition_report(predicted, digits)
+    if paths is not None and bundle.has_online_recognizer:  # each reading alone, beside the two together
+        for name, logits in (("image_alone", bundle.recognizer(digits.images[:, None])),
+                             ("path_alone", bundle.online_recognizer(paths))):
+            recognised[name] = float((logits.argmax(axis=1) == digits.digits).mean())
     enrolment, scores = verification_scores(bundle, which, digits, enroll, domain)
     modalities, alone = IMAGE, {}
     if paths is not None and which == "deployed" and bundle.has_online:
@@ -280,7 +285,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
         "verifier": which,
         "modalities": modalities,
         "models": bundle.versions(),
-        "recognition": recognition_report(predicted, digits),
+        "recognition": recognised,
         "verification": {
             "enrolled_per_digit": enroll,
             "writers_enrolled": int(len(enrolment.writers)),

@@ -43,6 +43,18 @@ def _strokes_rows(lengths: dict) -> str:
                      for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
 
 
+def _readings(meta: dict, recognition: dict) -> str:
+    """How the strokes were read: the picture and the path (the online recognizer), and each alone."""
+    if "path_alone" not in recognition:
+        return ""
+    entry = meta["online_recognizer"]
+    return (f", read from the picture and the pen's path together (`{entry['file']}`, {entry['version']}, a "
+            f"1-D CNN of the online verifier's build trained on the training writers' digits by `python -m "
+            f"training.train_online_recognizer`; its log-probabilities weighted {entry['path_weight']} beside the "
+            f"picture's, as chosen on validation writers: `hwotp.recognition`); the picture alone "
+            f"{_pct(recognition['image_alone'])}, the path alone {_pct(recognition['path_alone'])}")
+
+
 def _strokes_section(meta: dict, online_log: dict) -> str:
     """Touchscreen strokes (UNIPEN test writers as the server receives them), when evaluated."""
     figures = meta["figures"].get("deployed/test/strokes")
@@ -94,10 +106,10 @@ log-likelihood ratio on the validation writers, and a box's score is
 
 UNIPEN 1a test writers of `models/unipen-split.json`, as the server receives
 them: rendered by `hwotp.ink` for the recognizer and the image verifier (in its
-strokes domain), and their pen paths for the online verifier, with
+strokes domain), and their pen paths for the online recognizer and verifier, with
 {figures['verification']['enrolled_per_digit']} enrolled sample per digit
 (`python -m training.evaluate --strokes build/unipen-1a.jsonl --writers test --enroll 1`).
-Digit recognition: **{_pct(figures['recognition']['accuracy'])}** on {figures['recognition']['digits']} digits.
+Digit recognition: **{_pct(figures['recognition']['accuracy'])}** on {figures['recognition']['digits']} digits{_readings(meta, figures['recognition'])}.
 {model}
 | digits | EER (fused, deployed) | image alone | path alone | DTW baseline | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
 |---|---|---|---|---|---|---|---|

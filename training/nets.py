@@ -1,4 +1,5 @@
-"""The two networks. Both take (batch, 1, 28, 28) float32 MNIST-normalised digits."""
+"""The networks: of digit images ((batch, 1, 28, 28) float32, MNIST-normalised) and of pen paths
+((batch, hwotp.trajectory.CHANNELS, POINTS))."""
 
 from __future__ import annotations
 
@@ -109,3 +110,16 @@ class PathEmbedderEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([member(x) for member in self.members], dim=1) / len(self.members) ** 0.5
+
+
+class PathRecognizer(nn.Module):
+    """The online recognizer: a pen path -> digit logits, on the path embedder's layers (the
+    order and direction of the strokes tell apart digits whose pictures look alike)."""
+
+    def __init__(self, channels: int = 8, points: int = 64, width: int = 96, hidden: int = 128):
+        super().__init__()
+        self.body = PathEmbedder(channels, points, width, hidden)
+        self.classifier = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body.head(self.body.features(x)))

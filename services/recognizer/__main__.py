@@ -14,7 +14,8 @@ def main() -> None:
     logs.configure(settings.log_level)
     bundle = ModelBundle.load(settings.models_dir or None, threads=settings.onnx_threads)
     metrics = Metrics("recognizer")
-    recognizer = DigitRecognizer(bundle.recognizer, bundle.recognizer_version, metrics)
+    online = (bundle.online_recognizer, bundle.path_weight) if bundle.has_online_recognizer else (None, 0.0)
+    recognizer = DigitRecognizer(bundle.recognizer, bundle.recognizer_version, metrics, *online)
     name = recognizer_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_name
     servicer = RecognizerServicer(recognizer)
     Service("recognizer", settings, settings.recognizer_port, settings.recognizer_metrics_port,

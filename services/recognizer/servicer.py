@@ -18,7 +18,7 @@ class RecognizerServicer(recognizer_pb2_grpc.RecognizerServiceServicer):
         if len(request.boxes) > MAX_BOXES:
             raise InvalidInput(f"{len(request.boxes)} boxes; at most {MAX_BOXES} per request")
         fields, _, _ = boxes.to_batch(request.boxes)
-        digits, confidences = self.recognizer.recognize(fields)
+        digits, confidences = self.recognizer.recognize(fields, boxes.paths_of(request.boxes))
         return recognizer_pb2.RecognizeResponse(
             results=[recognizer_pb2.Recognition(digit=int(d), confidence=float(c)) for d, c in zip(digits, confidences)],
             model_version=self.recognizer.version,
