@@ -46,9 +46,13 @@ def test_onnx_agrees_with_torch(bundle, test_digits, name, net, which):
         assert cosine.mean() >= 0.995 and cosine.min() >= 0.97
 
 
-def test_online_verifier_agrees_with_torch_and_takes_any_batch(bundle, stroke_writers):
-    state = torch.load(DEFAULT_MODELS_DIR / "torch" / "online-verifier.pt", weights_only=True)
-    model = nets.PathEmbedderEnsemble(len({key.split(".")[1] for key in state}))
+@pytest.mark.parametrize("name", ["online-verifier", "online-recognizer"])
+def test_online_models_agree_with_torch_and_take_any_batch(bundle, stroke_writers, name):
+    state = torch.load(DEFAULT_MODELS_DIR / "torch" / f"{name}.pt", weights_only=True)
+    if name == "online-verifier":
+        model, served = nets.PathEmbedderEnsemble(len({key.split(".")[1] for key in state})), bundle.online_verifier
+    else:
+        model, served = nets.PathRecognizer(), bundle.online_recognizer
     model.load_state_dict(state)
     model.eval()
     genuine, _ = stroke_writers
@@ -56,20 +60,9 @@ def test_online_verifier_agrees_with_torch_and_takes_any_batch(bundle, stroke_wr
     with torch.no_grad():
         expected = model(torch.from_numpy(paths)).numpy()
     for batch in (1, 6, len(paths)):
-        np.testing.assert_allclose(bundle.online_verifier(paths[:batch]), expected[:batch], atol=2e-4, rtol=1e-3)
-    assert bundle.meta["online_verifier"]["input"]["shape"] == ["batch", trajectory.CHANNELS, trajectory.POINTS]
-
-
-def test_online_recognizer_agrees_with_torch_and_takes_any_batch(bundle, stroke_writers):
-    model = nets.PathRecognizer()
-    model.load_state_dict(torch.load(DEFAULT_MODELS_DIR / "torch" / "online-recognizer.pt", weights_only=True))
-    model.eval()
-    genuine, _ = stroke_writers
-    paths = genuine.paths(genuine.enrol_index)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(paths)).numpy()
-    for batch in (1, 6, len(paths)):
-        np.testing.assert_allclose(bundle.online_recognizer(paths[:batch]), expected[:batch], atol=2e-4, rtol=1e-3)
+        np.testing.assert_allclose(served(paths[:batch]), expected[:batch], atol=2e-4, rtol=1e-3)
+    entry = bundle.meta[name.replace("-", "_")]
+    assert entry["input"]["shape"] == ["batch", trajectory.CHANNELS, trajectory.POINTS]
 
 
 def test_held_out_writers_strokes_are_read_better_with_their_paths(bundle, stroke_samples):

@@ -77,39 +77,55 @@ def validation_set(val_samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.unique([s.writer for s in val_samples], return_inverse=True)[1])
 
 
-def train(train_samples, validation, epochs: int, seed: int, batch: int = 128, lr: float = 3e-3):
-    """One path embedder; validation: validation_set(...), watched each epoch."""
+def fit(model: torch.nn.Module, parameters, samples, epochs: int, seed: int, loss_of, end_of_epoch, name: str,
+        batch: int = 128, lr: float = 3e-3) -> list[dict]:
+    """The training loop of the path networks: AdamW under a one-cycle schedule run to its end,
+    every epoch each sample's strokes under a new small distortion (distorted), in random
+    batches. loss_of(inputs, idx): a batch's loss; end_of_epoch(epoch): that epoch's history
+    entry (the model is then in eval mode)."""
     rng = np.random.default_rng(seed)
-    names = sorted({s.writer for s in train_samples})
-    writer_class = np.array([names.index(s.writer) for s in train_samples])
-    writer_digit_class = writer_class * 10 + np.array([s.digit for s in train_samples])
-    model = nets.PathEmbedder(CHANNELS, POINTS)
-    dim = model.dim
-    by_writer_digit = nets.CosineMarginHead(dim, len(names) * 10)
-    by_writer = nets.CosineMarginHead(dim, len(names))
-    parameters = [*model.parameters(), *by_writer_digit.parameters(), *by_writer.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=5e-4)
-    per_epoch = (len(train_samples) + batch - 1) // batch
+    per_epoch = (len(samples) + batch - 1) // batch
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
     history = []
     for epoch in range(epochs):
-        inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in train_samples]))
+        inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in samples]))
         model.train()
-        order = torch.randperm(len(train_samples))
-        progress = tqdm(range(0, len(order), batch), desc=f"online epoch {epoch + 1}/{epochs}", leave=False)
+        order = torch.randperm(len(samples))
+        progress = tqdm(range(0, len(order), batch), desc=f"{name} epoch {epoch + 1}/{epochs}", leave=False)
         for start in progress:
-            idx = order[start : start + batch]
-            embedding = model(inputs[idx])
-            loss = (by_writer_digit(embedding, torch.from_numpy(writer_digit_class[idx.numpy()]))
-                    + 0.5 * by_writer(embedding, torch.from_numpy(writer_class[idx.numpy()])))
+            loss = loss_of(inputs, order[start : start + batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
             progress.set_postfix(loss=f"{loss.item():.3f}")
+        model.eval()
+        history.append(end_of_epoch(epoch + 1))
+    return history
+
+
+def train(train_samples, validation, epochs: int, seed: int):
+    """One path embedder; validation: validation_set(...), watched each epoch."""
+    names = sorted({s.writer for s in train_samples})
+    writer_class = np.array([names.index(s.writer) for s in train_samples])
+    writer_digit_class = writer_class * 10 + np.array([s.digit for s in train_samples])
+    model = nets.PathEmbedder(CHANNELS, POINTS)
+    by_writer_digit = nets.CosineMarginHead(model.dim, len(names) * 10)
+    by_writer = nets.CosineMarginHead(model.dim, len(names))
+
+    def loss_of(inputs, idx):
+        embedding = model(inputs[idx])
+        return (by_writer_digit(embedding, torch.from_numpy(writer_digit_class[idx.numpy()]))
+                + 0.5 * by_writer(embedding, torch.from_numpy(writer_class[idx.numpy()])))
+
+    def end_of_epoch(epoch: int) -> dict:
         eer = one_digit_eer(model, *validation)
-        history.append({"epoch": epoch + 1, "val_eer_1": eer})
-        print(f"epoch {epoch + 1}: validation one-digit EER {eer:.4f}", flush=True)
+        print(f"epoch {epoch}: validation one-digit EER {eer:.4f}", flush=True)
+        return {"epoch": epoch, "val_eer_1": eer}
+
+    parameters = [*model.parameters(), *by_writer_digit.parameters(), *by_writer.parameters()]
+    history = fit(model, parameters, train_samples, epochs, seed, loss_of, end_of_epoch, "online")
     return model.eval(), history
 
 

@@ -4,13 +4,13 @@ python -m training.train_online_recognizer [--strokes FILE] [--epochs 12] [--see
 
 A path network (nets.PathRecognizer) learns the digits of the stroke set's
 training writers, every epoch from their strokes under a new small random
-distortion (training.train_online.distorted). It does not replace the image
-recognizer: a box written as strokes is read by both, their log-probabilities
-added (hwotp.recognition), and the weight of the path's reading is the one of
-PATH_WEIGHTS under which the validation writers' digits (models/unipen-split.json;
-test writers are never read) are read best by the served image recognizer and
-this network together. Run after the image recognizer is final (make train:
-after training.quantize).
+distortion (the online verifier's training loop, training.train_online.fit).
+It does not replace the image recognizer: a box written as strokes is read by
+both, their log-probabilities added (hwotp.recognition), and the weight of the
+path's reading is the one of PATH_WEIGHTS under which the validation writers'
+digits (models/unipen-split.json; test writers are never read) are read best
+by the served image recognizer and this network together. Run after the image
+recognizer is final (make train: after training.quantize).
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from hwotp import recognition
 from hwotp.models import META_FILE, ModelBundle, models_dir
 from hwotp.onnx_model import OnnxModel, sha256_of
 from hwotp.trajectory import CHANNELS, POINTS
 from training import calibrate_online, common, nets, strokes, unipen
-from training.train_online import distorted
+from training.train_online import fit
 
 ONNX_FILE = "online-recognizer.onnx"
 PATH_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
@@ -41,34 +40,21 @@ def accuracy(logits: np.ndarray, digits: np.ndarray) -> float:
     return float((logits.argmax(axis=1) == digits).mean())
 
 
-def train(samples, validation: tuple[np.ndarray, np.ndarray], epochs: int, seed: int, batch: int = 128,
-          lr: float = 3e-3) -> tuple[nets.PathRecognizer, list[dict]]:
-    rng = np.random.default_rng(seed)
+def train(samples, validation: tuple[np.ndarray, np.ndarray], epochs: int, seed: int
+          ) -> tuple[nets.PathRecognizer, list[dict]]:
     digits = torch.tensor([s.digit for s in samples])
     model = nets.PathRecognizer(CHANNELS, POINTS)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    per_epoch = (len(samples) + batch - 1) // batch
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
-    history = []
-    for epoch in range(epochs):
-        inputs = torch.from_numpy(np.stack([distorted(s, rng) for s in samples]))
-        model.train()
-        order = torch.randperm(len(samples))
-        progress = tqdm(range(0, len(order), batch), desc=f"online recognizer epoch {epoch + 1}/{epochs}", leave=False)
-        for start in progress:
-            idx = order[start : start + batch]
-            loss = F.cross_entropy(model(inputs[idx]), digits[idx], label_smoothing=0.05)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-        model.eval()
+
+    def loss_of(inputs, idx):
+        return F.cross_entropy(model(inputs[idx]), digits[idx], label_smoothing=0.05)
+
+    def end_of_epoch(epoch: int) -> dict:
         with torch.no_grad():
             found = accuracy(model(torch.from_numpy(validation[0])).numpy(), validation[1])
-        history.append({"epoch": epoch + 1, "val_accuracy": found})
-        print(f"epoch {epoch + 1}: validation accuracy of the path alone {found:.4f}", flush=True)
-    return model, history
+        print(f"epoch {epoch}: validation accuracy of the path alone {found:.4f}", flush=True)
+        return {"epoch": epoch, "val_accuracy": found}
+
+    return model, fit(model, model.parameters(), samples, epochs, seed, loss_of, end_of_epoch, "online recognizer")
 
 
 def main() -> None:
