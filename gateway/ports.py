@@ -29,7 +29,7 @@ class Written:
 @dataclass(frozen=True)
 class Prepared:
     """Boxes decoded once: (n, 1, 28, 28) model inputs, (n, 1024) replay fingerprints and,
-    when every box came as strokes, their (n, 7, 64) pen paths (hwotp.trajectory)."""
+    when every box came as strokes, their (n, CHANNELS, POINTS) pen paths (hwotp.trajectory)."""
 
     fields: np.ndarray
     fingerprints: np.ndarray
