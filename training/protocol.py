@@ -174,11 +174,12 @@ def threshold_holding_far(impostor: np.ndarray, targets: np.ndarray, impostors: 
 
     A few dozen validation writers are a small population, and a look-alike pair among
     them moves the FAR a threshold gives: threshold_at_far fitted on them holds its target
-    on new writers only about half the time. Each resample draws the writers again with
+    on new writers about as often as not. Each resample draws the writers again with
     replacement and weighs every impostor attempt by how often its claimed writer
     (`targets`) and its real writer (`impostors`) were drawn; its threshold is the lowest
     whose weighted FAR is at most the target, and the answer is the `confidence` quantile
-    of those thresholds. confidence 0.5 is about threshold_at_far."""
+    of those thresholds (among many writers alike, confidence 0.5 gives about
+    threshold_at_far)."""
     order = np.argsort(impostor, kind="stable")[::-1]
     ordered, targets, impostors = impostor[order], targets[order], impostors[order]
     writers = int(max(targets.max(), impostors.max())) + 1
