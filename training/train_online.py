@@ -38,10 +38,6 @@ VALIDATION_ENROL = 1
 MEMBERS = 3
 
 
-def features_of(samples: list[strokes.StrokeSample]) -> np.ndarray:
-    return np.stack([path_features(s.strokes) for s in samples])
-
-
 def distorted(sample: strokes.StrokeSample, rng: np.random.Generator) -> np.ndarray:
     """The sample's path under a random small rotation, shear, aspect change and thinning."""
     angle, shear = np.radians(rng.uniform(-8, 8)), rng.uniform(-0.12, 0.12)
@@ -73,7 +69,7 @@ def embed(model: torch.nn.Module, features: np.ndarray, batch: int = 1024) -> np
 
 def validation_set(val_samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The validation writers' paths, digits and writer indices (for one_digit_eer)."""
-    return (features_of(val_samples), np.array([s.digit for s in val_samples]),
+    return (strokes.paths_of(val_samples), np.array([s.digit for s in val_samples]),
             np.unique([s.writer for s in val_samples], return_inverse=True)[1])
 
 

@@ -72,13 +72,14 @@ def main() -> None:
     print(f"paths: {len(train_samples)} training, {len(val_samples)} validation", flush=True)
     common.seed_everything(args.seed)
     started = time.time()
-    model, history = train(train_samples, (strokes.paths_of(val_samples), val_digits), args.epochs, args.seed)
+    val_paths = strokes.paths_of(val_samples)
+    model, history = train(train_samples, (val_paths, val_digits), args.epochs, args.seed)
     minutes = (time.time() - started) / 60
     common.save(model, directory / ONNX_FILE, "logits", history, minutes, torch.zeros(2, CHANNELS, POINTS), "path")
 
     rendered, _ = strokes.digit_set(val_samples)
     image = ModelBundle.load(directory).recognizer(rendered.images[:, None])
-    by_path = OnnxModel(directory / ONNX_FILE)(strokes.paths_of(val_samples))
+    by_path = OnnxModel(directory / ONNX_FILE)(val_paths)
     search = {w: accuracy(recognition.fused(image, by_path, w), val_digits) for w in PATH_WEIGHTS}
     for weight, found in search.items():
         print(f"  path weight {weight}: validation accuracy {found:.4f}", flush=True)
