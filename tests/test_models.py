@@ -50,11 +50,11 @@ def test_onnx_agrees_with_torch(bundle, test_digits, name, net, which):
 def test_online_models_agree_with_torch_and_take_any_batch(bundle, stroke_writers, name):
     state = torch.load(DEFAULT_MODELS_DIR / "torch" / f"{name}.pt", weights_only=True)
     if name == "online-verifier":
-        model, served = nets.PathEmbedderEnsemble(len({key.split(".")[1] for key in state})), bundle.online_verifier
+        model, served = nets.PathEmbedderEnsemble.from_state(state), bundle.online_verifier
     else:
         model, served = nets.PathRecognizer(), bundle.online_recognizer
-    model.load_state_dict(state)
-    model.eval()
+        model.load_state_dict(state)
+        model.eval()
     genuine, _ = stroke_writers
     paths = genuine.paths(genuine.enrol_index)
     with torch.no_grad():

@@ -91,6 +91,26 @@ def test_a_look_alike_pair_raises_the_bootstrap_threshold_above_the_plain_one():
     assert (impostor > confident).mean() < (impostor > plain).mean()
 
 
+def _eer_interval_of(impostor_shift: np.ndarray, targets: np.ndarray, impostors: np.ndarray):
+    rng = np.random.default_rng(4)
+    genuine_writers = np.repeat(np.arange(targets.max() + 1), 50)
+    genuine, impostor = rng.normal(4, 1, len(genuine_writers)), rng.normal(0, 1, len(targets)) + impostor_shift
+    interval = protocol.eer_interval(genuine, impostor, genuine_writers, targets, impostors)
+    return protocol.eer(genuine, impostor), interval
+
+
+def test_the_eer_interval_holds_the_figure_and_widens_when_few_writers_make_the_errors():
+    targets, impostors = _impostor_pairs(12, 50)
+    eer, (low, high) = _eer_interval_of(np.zeros(len(targets)), targets, impostors)
+    assert low <= eer <= high and high - low < 0.05
+    # the same share of high impostor scores, all from two look-alike pairs instead of spread
+    look_alike = ((targets == 0) & (impostors == 1)) | ((targets == 2) & (impostors == 3))
+    spread = np.random.default_rng(5).permutation(look_alike)
+    _, (spread_low, spread_high) = _eer_interval_of(4.0 * spread, targets, impostors)
+    _, (pair_low, pair_high) = _eer_interval_of(4.0 * look_alike, targets, impostors)
+    assert pair_high - pair_low > 1.5 * (spread_high - spread_low)
+
+
 def test_attempts_are_built_from_real_probes_of_distinct_digits():
     writers = np.repeat(np.arange(6), 60)
     digits = np.tile(np.repeat(np.arange(10), 6), 6)

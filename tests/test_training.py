@@ -83,11 +83,11 @@ def stroke_slice(stroke_samples, tmp_path_factory):
 
 def test_tiny_online_training_run_exports_a_path_embedder(stroke_slice, tmp_path):
     onnx = tmp_path / "online.onnx"
-    result = _run("training.train_online", "--strokes", str(stroke_slice), "--epochs", "1", "--members", "2",
+    result = _run("training.train_online", "--strokes", str(stroke_slice), "--epochs", "1", "--members", "conv,recurrent",
                   "--onnx", str(onnx))
     assert result.stdout.count("epoch 1: validation one-digit EER") == 2  # each member trained
     out = OnnxModel(onnx)(np.zeros((3, trajectory.CHANNELS, trajectory.POINTS), dtype="float32"))
-    assert out.shape == (3, 2 * 128)  # the members' embeddings side by side
+    assert out.shape == (3, 2 * 128)  # the two builds' embeddings side by side
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
 
 

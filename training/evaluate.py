@@ -74,10 +74,13 @@ def dtw_scores(paths: np.ndarray, enrolment: protocol.Enrolment, stroke_set: Pat
     return dtw_baseline.score_matrix(paths, enrolment, strokes.paths_of(train), cohort)
 
 
-def length_report(attempts: protocol.Attempts) -> dict:
+def length_report(attempts: protocol.Attempts, enrolment: protocol.Enrolment) -> dict:
     genuine, impostor = attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1)
+    interval = protocol.eer_interval(genuine, impostor, attempts.genuine_targets, attempts.impostor_targets,
+                                     enrolment.probe_owner[attempts.impostor_probes[:, 0]])
     return {
         "eer": protocol.eer(genuine, impostor),
+        "eer_90pct_writer_interval": list(interval),
         "far_at_frr_5pct": protocol.far_at_frr(genuine, impostor, 0.05),
         "frr_at_far_1pct": protocol.frr_at_far(genuine, impostor, 0.01),
         "frr_at_far_0.1pct": protocol.frr_at_far(genuine, impostor, 0.001),
@@ -298,7 +301,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     for length in sorted(set(lengths) | {LENGTH}):
         attempts = protocol.build_attempts(enrolment, scores, length, ATTEMPTS_PER_WRITER, seed=length)
         if length in lengths:
-            figures = report["verification"]["lengths"][str(length)] = length_report(attempts)
+            figures = report["verification"]["lengths"][str(length)] = length_report(attempts, enrolment)
             name = f"{length} digit{'s' if length > 1 else ''}"
             curves[f"{name}, {modalities}" if alone else name] = protocol.det_points(
                 attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))
@@ -312,7 +315,8 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
                 if length == LENGTH:
                     label = "DTW baseline" if kind == "dtw_baseline" else f"{kind} alone"
                     curves[f"{name}, {label}"] = protocol.det_points(genuine, impostor)
-            print(f"length {length}: EER {figures['eer']:.4f}"
+            print(f"length {length}: EER {figures['eer']:.4f} (writers drawn again: %.4f-%.4f)"
+                  % tuple(figures["eer_90pct_writer_interval"])
                   + "".join(f", {k} {v:.4f}" for k, v in figures.get("eer_by_modality", {}).items())
                   + (f", DTW baseline {figures['eer_dtw_baseline']:.4f}" if "eer_dtw_baseline" in figures else ""),
                   flush=True)

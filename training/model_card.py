@@ -21,6 +21,14 @@ def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+def _eer(figures: dict) -> str:
+    """The EER with its writer-bootstrap interval (training.protocol.eer_interval) when reported."""
+    interval = figures.get("eer_90pct_writer_interval")
+    if not interval:
+        return _pct(figures.get("eer"))
+    return f"{_pct(figures.get('eer'))} ({100 * interval[0]:.2f}-{100 * interval[1]:.2f})"
+
+
 def _cpu() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
@@ -37,7 +45,7 @@ def _strokes_rows(lengths: dict) -> str:
     def by(d: dict, kind: str):
         return d.get("eer_by_modality", {}).get(kind)
 
-    return "\n".join(f"| {n} | {_pct(d.get('eer'))} | {_pct(by(d, 'image'))} | {_pct(by(d, 'online'))} | "
+    return "\n".join(f"| {n} | {_eer(d)} | {_pct(by(d, 'image'))} | {_pct(by(d, 'online'))} | "
                      f"{_pct(d.get('eer_dtw_baseline'))} | {_pct(d.get('frr_at_far_1pct'))} | "
                      f"{_pct(d.get('frr_at_far_0.1pct'))} | {d.get('genuine_attempts')} / {d.get('impostor_attempts')} |"
                      for n, d in sorted(lengths.items(), key=lambda kv: int(kv[0])))
@@ -74,7 +82,10 @@ verifier picks the deepest calibration a user's enrolment reaches):
 """
     online = meta.get("online_verifier")
     scoring = meta["domains"]["strokes"].get("online", {})
-    seeds = [entry["seed"] for entry in online_log.get("history", []) if "seed" in entry]
+    members = [(entry.get("kind", "conv"), entry["seed"]) for entry in online_log.get("history", []) if "seed" in entry]
+    recurrent = "" if all(kind == "conv" for kind, _ in members) else """; a recurrent
+member a conv 1-D (64 channels) and a 2-layer bidirectional GRU (96 per
+direction), its outputs' mean and maximum over the path, FC 128, unit length"""
     model = "" if not online else f"""
 The online verifier (`{online['file']}`, {online['version']}) embeds the pen's path:
 `hwotp.trajectory.path_features` joins a box's strokes in writing order, the
@@ -88,11 +99,11 @@ timestamps, but its tablets sample at a steady rate while the pen moves, so
 the spacing of the points gives relative speed; a touchscreen's t_ms gives it
 when the client sends a clock. It does not see pressure, absolute speed or the
 time the pen spends in the air (none of them would transfer from the tablets).
-Network: an ensemble of {len(seeds)} members trained alike from seeds {', '.join(map(str, seeds))}, their
-unit-length embeddings side by side and scaled to unit length (a cosine is the
-mean of the members'); each member 5 conv 1-D (96-192 channels, batch
-norm, pool after the 2nd and 4th), FC 128, unit length; CosFace over UNIPEN
-training writer x digit classes + 0.5 x over writers; each epoch sees every
+Network: an ensemble of {len(members)} members trained from seeds {', '.join(f"{seed} ({kind})" for kind, seed in members)},
+their unit-length embeddings side by side and scaled to unit length (a cosine
+is the mean of the members'); a conv member is 5 conv 1-D (96-192 channels,
+batch norm, pool after the 2nd and 4th), FC 128, unit length{recurrent}; each learns with CosFace
+over UNIPEN training writer x digit classes + 0.5 x over writers; each epoch sees every
 path under a fresh small rotation (±8°), shear (±0.12), aspect change (±10%)
 and point thinning, for the whole one-cycle schedule, keeping the last
 weights (`python -m training.train_online`). Its scores are
@@ -128,7 +139,7 @@ def render(meta: dict, logs: dict[str, dict], split_doc: dict) -> str:
     rows = []
     for n in LENGTHS:
         d, b = lengths_d.get(n, {}), lengths_b.get(n, {})
-        rows.append(f"| {n} | {_pct(PAPER['eer'][n])} | {_pct(b.get('eer'))} | {_pct(d.get('eer'))} "
+        rows.append(f"| {n} | {_pct(PAPER['eer'][n])} | {_pct(b.get('eer'))} | {_eer(d)} "
                     f"| {_pct(d.get('eer_all_pass'))} | {_pct(d.get('far_at_frr_5pct'))} | {_pct(d.get('frr_at_far_1pct'))} "
                     f"| {d.get('genuine_attempts', '—')} / {d.get('impostor_attempts', '—')} |")
     decision = meta["decision"]
@@ -188,7 +199,11 @@ Machine: {_cpu()}.
 probes of held-out writers: a genuine attempt is n probes of n distinct digits
 by the enrolled writer, an impostor attempt the same digits written by another
 test writer. `eer` scores an attempt by the mean of its digits' scores;
-`all-pass EER` by its weakest digit (the deployed rule).
+`all-pass EER` by its weakest digit (the deployed rule). In parentheses beside
+the kept EER: the central 90% of the EERs of 400 draws of as many writers again,
+with replacement (`training.protocol.eer_interval`): a writer's attempts are not
+independent, and these intervals say how far another set of writers could move
+the figure.
 
 Digit recognition: **{_pct(recognition.get('accuracy'))}** on {recognition.get('digits', '—')} test digits
 (census employees {_pct(per_series.get('census_employees', {}).get('accuracy'))},

@@ -99,14 +99,45 @@ class PathEmbedder(nn.Module):
         return F.normalize(self.head(self.features(x)), dim=1)
 
 
-class PathEmbedderEnsemble(nn.Module):
-    """Path embedders trained with different seeds: their embeddings side by side, scaled so that
-    the whole is unit length again; its cosine is then the mean of the members' cosines."""
+class RecurrentPathEmbedder(nn.Module):
+    """A path embedder of another build: a bidirectional GRU over the path, pooled over its
+    length. It sees where the writing goes next rather than where in the sequence a shape
+    sits, so its errors differ from PathEmbedder's, and the two do better together than
+    more networks of one build."""
 
-    def __init__(self, members: int = 2, **kwargs):
+    def __init__(self, channels: int = 8, points: int = 64, width: int = 96, dim: int = 128):
         super().__init__()
-        self.members = nn.ModuleList(PathEmbedder(**kwargs) for _ in range(members))
+        self.dim = dim
+        self.stem = _conv1d(channels, 64, 5)
+        self.gru = nn.GRU(64, width, num_layers=2, batch_first=True, bidirectional=True, dropout=0.1)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * width, dim), nn.BatchNorm1d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.gru(self.stem(x).transpose(1, 2))
+        return F.normalize(self.head(torch.cat([steps.mean(dim=1), steps.amax(dim=1)], dim=1)), dim=1)
+
+
+PATH_EMBEDDERS = {"conv": PathEmbedder, "recurrent": RecurrentPathEmbedder}
+
+
+class PathEmbedderEnsemble(nn.Module):
+    """Path embedders (PATH_EMBEDDERS, one kind per member) trained with different seeds: their
+    embeddings side by side, scaled so that the whole is unit length again; its cosine is then
+    the mean of the members' cosines."""
+
+    def __init__(self, kinds: tuple[str, ...] = ("conv", "conv"), **kwargs):
+        super().__init__()
+        self.members = nn.ModuleList(PATH_EMBEDDERS[kind](**kwargs) for kind in kinds)
         self.dim = sum(member.dim for member in self.members)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "PathEmbedderEnsemble":
+        """The ensemble whose members' kinds a saved state dict holds, with those weights."""
+        count = 1 + max(int(key.split(".")[1]) for key in state)
+        kinds = tuple("recurrent" if f"members.{i}.gru.weight_ih_l0" in state else "conv" for i in range(count))
+        model = cls(kinds)
+        model.load_state_dict(state)
+        return model.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([member(x) for member in self.members], dim=1) / len(self.members) ** 0.5

@@ -194,6 +194,36 @@ def threshold_holding_far(impostor: np.ndarray, targets: np.ndarray, impostors: 
     return float(np.nanquantile(found, confidence))
 
 
+def eer_interval(genuine: np.ndarray, impostor: np.ndarray, genuine_writers: np.ndarray,
+                 impostor_targets: np.ndarray, impostor_writers: np.ndarray, coverage: float = 0.9,
+                 resamples: int = 400, seed: int = 0) -> tuple[float, float]:
+    """A writer-bootstrap interval of the EER: how far the figure could move on another draw of
+    as many writers. Attempts of one writer are not independent (a look-alike pair makes many
+    errors at once), so the writers are drawn again with replacement and each genuine attempt
+    weighs as often as its writer was drawn, each impostor attempt as often as its claimed
+    writer times its real writer; the interval holds the central `coverage` of the
+    resamples' EERs."""
+    scores = np.concatenate([genuine, impostor])
+    order = np.argsort(scores, kind="stable")
+    is_genuine = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])[order]
+    writers = int(max(genuine_writers.max(), impostor_targets.max(), impostor_writers.max())) + 1
+    rng = np.random.default_rng(seed)
+    found = np.full(resamples, np.nan)
+    for r in range(resamples):
+        drawn = np.bincount(rng.integers(writers, size=writers), minlength=writers).astype(float)
+        weight = np.concatenate([drawn[genuine_writers], drawn[impostor_targets] * drawn[impostor_writers]])[order]
+        genuine_weight, impostor_weight = np.where(is_genuine, weight, 0.0), np.where(is_genuine, 0.0, weight)
+        if genuine_weight.sum() == 0 or impostor_weight.sum() == 0:
+            continue  # a draw without a genuine or without an impostor attempt says nothing
+        # accepting above each score in turn: the rejected genuine and the accepted impostor share
+        frr = np.cumsum(genuine_weight) / genuine_weight.sum()
+        far = 1 - np.cumsum(impostor_weight) / impostor_weight.sum()
+        i = int(np.argmin(np.abs(far - frr)))
+        found[r] = (far[i] + frr[i]) / 2
+    low, high = np.nanquantile(found, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return float(low), float(high)
+
+
 def det_points(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, far, frr = _rates(genuine, impostor)
     return far, frr

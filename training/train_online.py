@@ -1,12 +1,13 @@
 """Train the online writer embedding: pen paths (hwotp.trajectory) of a stroke set's training writers.
 
-python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1] [--members 3]
-                                [--onnx models/online-verifier.onnx]
+python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1]
+                                [--members conv,conv,conv,recurrent] [--onnx models/online-verifier.onnx]
 
-An ensemble of path embedders trained alike from different seeds (SEED,
-SEED+1, ...), their embeddings side by side (nets.PathEmbedderEnsemble): with
-a few hundred training writers one network's errors depend on its seed as much
-as on its design, and the members' errors differ. Each member learns with a
+An ensemble of path embedders trained from different seeds (SEED, SEED+1,
+...), their embeddings side by side (nets.PathEmbedderEnsemble): with a few
+hundred training writers one network's errors depend on its seed as much as
+on its design, and the members' errors differ, the more so when they are of
+different builds (nets.PATH_EMBEDDERS). Each member learns with a
 cosine-margin softmax over writer x digit classes plus one over writers, as
 for the image embedding (training.train_verifier). Every epoch sees each
 training sample's strokes anew under a small random affine change and point
@@ -35,7 +36,7 @@ from training import common, nets, protocol, strokes, unipen
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "online-verifier.onnx"
 VALIDATION_ENROL = 1
-MEMBERS = 3
+MEMBERS = ("conv", "conv", "conv", "recurrent")
 
 
 def distorted(sample: strokes.StrokeSample, rng: np.random.Generator) -> np.ndarray:
@@ -101,12 +102,13 @@ def fit(model: torch.nn.Module, parameters, samples, epochs: int, seed: int, los
     return history
 
 
-def train(train_samples, validation, epochs: int, seed: int):
-    """One path embedder; validation: validation_set(...), watched each epoch."""
+def train(train_samples, validation, epochs: int, seed: int, kind: str = "conv"):
+    """One path embedder of a kind of nets.PATH_EMBEDDERS; validation: validation_set(...),
+    watched each epoch."""
     names = sorted({s.writer for s in train_samples})
     writer_class = np.array([names.index(s.writer) for s in train_samples])
     writer_digit_class = writer_class * 10 + np.array([s.digit for s in train_samples])
-    model = nets.PathEmbedder(CHANNELS, POINTS)
+    model = nets.PATH_EMBEDDERS[kind](CHANNELS, POINTS)
     by_writer_digit = nets.CosineMarginHead(model.dim, len(names) * 10)
     by_writer = nets.CosineMarginHead(model.dim, len(names))
 
@@ -125,12 +127,22 @@ def train(train_samples, validation, epochs: int, seed: int):
     return model.eval(), history
 
 
+def members_of(text: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in text.split(","))
+    unknown = [kind for kind in kinds if kind not in nets.PATH_EMBEDDERS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"kinds are {', '.join(nets.PATH_EMBEDDERS)}; got {text!r}")
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strokes", type=Path, default=unipen.STROKE_SET)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--members", type=int, default=MEMBERS, help="ensemble members, seeds SEED, SEED+1, ...")
+    parser.add_argument("--members", type=members_of, default=",".join(MEMBERS),
+                        help=f"the members' kinds, comma-separated ({' or '.join(nets.PATH_EMBEDDERS)}); "
+                             "seeds SEED, SEED+1, ... (default: %(default)s)")
     parser.add_argument("--onnx", type=Path, default=DEFAULT_ONNX)
     args = parser.parse_args()
     strokes.exit_if_missing(args.strokes)
@@ -142,11 +154,11 @@ def main() -> None:
     started = time.time()
     validation = validation_set(val_samples)
     model, history = nets.PathEmbedderEnsemble(args.members, channels=CHANNELS, points=POINTS), []
-    for member in range(args.members):
+    for member, kind in enumerate(args.members):
         common.seed_everything(args.seed + member)
-        trained, member_history = train(train_samples, validation, args.epochs, args.seed + member)
+        trained, member_history = train(train_samples, validation, args.epochs, args.seed + member, kind)
         model.members[member].load_state_dict(trained.state_dict())
-        history.append({"member": member, "seed": args.seed + member, "epochs": member_history})
+        history.append({"member": member, "kind": kind, "seed": args.seed + member, "epochs": member_history})
     model.eval()
     minutes = (time.time() - started) / 60
     eer = one_digit_eer(model, *validation)
