@@ -111,6 +111,17 @@ def test_the_eer_interval_holds_the_figure_and_widens_when_few_writers_make_the_
     assert pair_high - pair_low > 1.5 * (spread_high - spread_low)
 
 
+def test_the_far_interval_holds_the_rate_and_widens_when_one_pair_makes_the_accepts():
+    targets, impostors = _impostor_pairs(12, 50)
+    one_pair = (targets == 0) & (impostors == 1)
+    spread = np.random.default_rng(6).permutation(one_pair)
+    low, high = protocol.far_interval(spread, targets, impostors)
+    pair_low, pair_high = protocol.far_interval(one_pair, targets, impostors)
+    assert low <= spread.mean() <= high and pair_low <= one_pair.mean() <= pair_high
+    # most draws miss writer 0 or writer 1, and with them every accept; the others repeat them
+    assert pair_low == 0 and pair_high > 2 * high
+
+
 def test_attempts_are_built_from_real_probes_of_distinct_digits():
     writers = np.repeat(np.arange(6), 60)
     digits = np.tile(np.repeat(np.arange(10), 6), 6)

@@ -113,6 +113,9 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
             genuine_ok = recognised[attempts.genuine_probes].all(axis=1) & _writer_ok(attempts.genuine, policy, threshold)
             impostor_ok = recognised[attempts.impostor_probes].all(axis=1) & _writer_ok(attempts.impostor, policy, threshold)
             rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
+            if far == bundle.target_far and policy == POLICY:
+                out["far_90pct_writer_interval"] = list(protocol.far_interval(
+                    impostor_ok, attempts.impostor_targets, enrolment.probe_owner[attempts.impostor_probes[:, 0]]))
     deployed = out["by_target_far"][str(bundle.target_far)][POLICY]
     out["frr"], out["far"] = deployed["frr"], deployed["far"]
     return out

@@ -29,6 +29,13 @@ def _eer(figures: dict) -> str:
     return f"{_pct(figures.get('eer'))} ({100 * interval[0]:.2f}-{100 * interval[1]:.2f})"
 
 
+def _far(system: dict) -> str:
+    """The deployed FAR with its writer-bootstrap interval (training.protocol.far_interval) when reported."""
+    interval = system.get("far_90pct_writer_interval")
+    far = _pct(system.get("far"))
+    return far if not interval else f"{far} (another draw of as many writers: {100 * interval[0]:.2f}-{100 * interval[1]:.2f}%)"
+
+
 def _cpu() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
@@ -79,6 +86,8 @@ verifier picks the deepest calibration a user's enrolment reaches):
 | digits | EER (fused) | image alone | path alone | DTW baseline | FRR at FAR 1% | FRR at FAR 0.1% | genuine / impostor attempts |
 |---|---|---|---|---|---|---|---|
 {_strokes_rows(more['verification']['lengths'])}
+
+At the deployed default: FRR {_pct(more.get('system', {}).get('frr'))}, FAR {_far(more.get('system', {}))}.
 """
     online = meta.get("online_verifier")
     scoring = meta["domains"]["strokes"].get("online", {})
@@ -127,7 +136,7 @@ Digit recognition: **{_pct(figures['recognition']['accuracy'])}** on {figures['r
 {_strokes_rows(figures['verification']['lengths'])}
 {enrol3}
 The deployed decision at {system.get('length')} digits ({system.get('policy')}, target FAR {_pct(system.get('target_far'))}):
-FRR {_pct(system.get('frr'))}, FAR {_pct(system.get('far'))}.
+FRR {_pct(system.get('frr'))}, FAR {_far(system)}.
 """
 
 
@@ -230,6 +239,7 @@ test writers, at the default length {ChallengeSettings().challenge_length}:
 |---|---|---|---|
 {system_rows}
 
+At the default: FAR {_far(system)}.
 {strokes}
 ## Limits
 

@@ -102,8 +102,8 @@ class PathEmbedder(nn.Module):
 class RecurrentPathEmbedder(nn.Module):
     """A path embedder of another build: a bidirectional GRU over the path, pooled over its
     length. It sees where the writing goes next rather than where in the sequence a shape
-    sits, so its errors differ from PathEmbedder's, and the two do better together than
-    more networks of one build."""
+    sits, so that its errors might differ from PathEmbedder's (an ensemble member for
+    training.train_online --members; not deployed)."""
 
     def __init__(self, channels: int = 8, points: int = 64, width: int = 96, dim: int = 128):
         super().__init__()

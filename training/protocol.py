@@ -167,6 +167,14 @@ def threshold_at_far(impostor: np.ndarray, far_target: float) -> float:
     return float(ordered[allowed]) if allowed < len(ordered) else float(ordered[-1])
 
 
+def writer_draws(writers: int, resamples: int, seed: int = 0):
+    """Writer-bootstrap resamples: per resample, how often each of `writers` writers was drawn
+    when as many were drawn again with replacement (float counts, to weigh attempts by)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.bincount(rng.integers(int(writers), size=int(writers)), minlength=int(writers)).astype(float)
+
+
 def threshold_holding_far(impostor: np.ndarray, targets: np.ndarray, impostors: np.ndarray, far_target: float,
                           confidence: float, resamples: int = 400, seed: int = 0) -> float:
     """The threshold that holds the FAR target on a share `confidence` of writer-bootstrap
@@ -182,16 +190,27 @@ def threshold_holding_far(impostor: np.ndarray, targets: np.ndarray, impostors: 
     threshold_at_far)."""
     order = np.argsort(impostor, kind="stable")[::-1]
     ordered, targets, impostors = impostor[order], targets[order], impostors[order]
-    writers = int(max(targets.max(), impostors.max())) + 1
-    rng = np.random.default_rng(seed)
     found = np.full(resamples, np.nan)  # a draw of one writer over and over has no impostor: it says nothing
-    for r in range(resamples):
-        drawn = np.bincount(rng.integers(writers, size=writers), minlength=writers)
+    for r, drawn in enumerate(writer_draws(max(targets.max(), impostors.max()) + 1, resamples, seed)):
         above = np.cumsum(drawn[targets] * drawn[impostors])
         if above[-1] > 0:
             allowed = int(np.searchsorted(above, far_target * above[-1], side="right"))
             found[r] = ordered[min(allowed, len(ordered) - 1)]
     return float(np.nanquantile(found, confidence))
+
+
+def far_interval(accepted: np.ndarray, targets: np.ndarray, impostors: np.ndarray, coverage: float = 0.9,
+                 resamples: int = 400, seed: int = 0) -> tuple[float, float]:
+    """A writer-bootstrap interval of a false-accept rate: accepted (B,) bool, each impostor attempt
+    weighed by how often its claimed writer (`targets`) times its real writer (`impostors`) was
+    drawn; the central `coverage` of the resamples' rates."""
+    found = []
+    for drawn in writer_draws(max(targets.max(), impostors.max()) + 1, resamples, seed):
+        weight = drawn[targets] * drawn[impostors]
+        if weight.sum() > 0:
+            found.append(float((weight * accepted).sum() / weight.sum()))
+    low, high = np.quantile(found, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return float(low), float(high)
 
 
 def eer_interval(genuine: np.ndarray, impostor: np.ndarray, genuine_writers: np.ndarray,
@@ -206,11 +225,9 @@ def eer_interval(genuine: np.ndarray, impostor: np.ndarray, genuine_writers: np.
     scores = np.concatenate([genuine, impostor])
     order = np.argsort(scores, kind="stable")
     is_genuine = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])[order]
-    writers = int(max(genuine_writers.max(), impostor_targets.max(), impostor_writers.max())) + 1
-    rng = np.random.default_rng(seed)
+    writers = max(genuine_writers.max(), impostor_targets.max(), impostor_writers.max()) + 1
     found = np.full(resamples, np.nan)
-    for r in range(resamples):
-        drawn = np.bincount(rng.integers(writers, size=writers), minlength=writers).astype(float)
+    for r, drawn in enumerate(writer_draws(writers, resamples, seed)):
         weight = np.concatenate([drawn[genuine_writers], drawn[impostor_targets] * drawn[impostor_writers]])[order]
         genuine_weight, impostor_weight = np.where(is_genuine, weight, 0.0), np.where(is_genuine, 0.0, weight)
         if genuine_weight.sum() == 0 or impostor_weight.sum() == 0:

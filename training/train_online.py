@@ -1,13 +1,14 @@
 """Train the online writer embedding: pen paths (hwotp.trajectory) of a stroke set's training writers.
 
 python -m training.train_online [--strokes FILE] [--epochs 30] [--seed 1]
-                                [--members conv,conv,conv,recurrent] [--onnx models/online-verifier.onnx]
+                                [--members conv,conv,conv] [--onnx models/online-verifier.onnx]
 
 An ensemble of path embedders trained from different seeds (SEED, SEED+1,
 ...), their embeddings side by side (nets.PathEmbedderEnsemble): with a few
 hundred training writers one network's errors depend on its seed as much as
-on its design, and the members' errors differ, the more so when they are of
-different builds (nets.PATH_EMBEDDERS). Each member learns with a
+on its design, and the members' errors differ. A member is of one of the
+builds of nets.PATH_EMBEDDERS (the README says how a recurrent one fared).
+Each member learns with a
 cosine-margin softmax over writer x digit classes plus one over writers, as
 for the image embedding (training.train_verifier). Every epoch sees each
 training sample's strokes anew under a small random affine change and point
@@ -36,7 +37,7 @@ from training import common, nets, protocol, strokes, unipen
 
 DEFAULT_ONNX = Path(__file__).resolve().parent.parent / "models" / "online-verifier.onnx"
 VALIDATION_ENROL = 1
-MEMBERS = ("conv", "conv", "conv", "recurrent")
+MEMBERS = ("conv", "conv", "conv")
 
 
 def distorted(sample: strokes.StrokeSample, rng: np.random.Generator) -> np.ndarray:
