@@ -136,6 +136,10 @@ def test_attempts_are_built_from_real_probes_of_distinct_digits():
         assert len(set(enrolment.probe_owner[row])) == 1  # one writer
     impostor_digits = enrolment.probe_digit[attempts.impostor_probes]
     np.testing.assert_array_equal(impostor_digits, enrolment.probe_digit[attempts.genuine_probes])
+    # an impostor attempt is one other writer's hand throughout
+    assert (attempts.impostor_writers != attempts.impostor_targets).all()
+    np.testing.assert_array_equal(enrolment.probe_owner[attempts.impostor_probes],
+                                  np.repeat(attempts.impostor_writers[:, None], 4, axis=1))
 
 
 def test_writers_short_of_a_digit_are_skipped_and_counted():

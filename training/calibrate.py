@@ -85,12 +85,12 @@ def thresholds(enrolment, scores) -> dict:
     out = {str(far): {"all_pass": {}, "fused_mean": {}} for far in TARGET_FARS}
     for length in CALIBRATION_LENGTHS:
         attempts = protocol.build_attempts(enrolment, scores, length, 400, seed=2000 + length)
-        impostors = enrolment.probe_owner[attempts.impostor_probes[:, 0]]
         by_policy = {"all_pass": attempts.impostor.min(axis=1), "fused_mean": attempts.impostor.mean(axis=1)}
         for far in TARGET_FARS:
             for policy, score in by_policy.items():
                 out[str(far)][policy][str(length)] = protocol.threshold_holding_far(
-                    score, attempts.impostor_targets, impostors, far, THRESHOLD_CONFIDENCE, seed=length)
+                    score, attempts.impostor_targets, attempts.impostor_writers, far, THRESHOLD_CONFIDENCE,
+                    seed=length)
     return out
 
 

@@ -74,10 +74,10 @@ def dtw_scores(paths: np.ndarray, enrolment: protocol.Enrolment, stroke_set: Pat
     return dtw_baseline.score_matrix(paths, enrolment, strokes.paths_of(train), cohort)
 
 
-def length_report(attempts: protocol.Attempts, enrolment: protocol.Enrolment) -> dict:
+def length_report(attempts: protocol.Attempts) -> dict:
     genuine, impostor = attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1)
     interval = protocol.eer_interval(genuine, impostor, attempts.genuine_targets, attempts.impostor_targets,
-                                     enrolment.probe_owner[attempts.impostor_probes[:, 0]])
+                                     attempts.impostor_writers)
     return {
         "eer": protocol.eer(genuine, impostor),
         "eer_90pct_writer_interval": list(interval),
@@ -115,7 +115,7 @@ def system_report(bundle: ModelBundle, attempts: protocol.Attempts, enrolment, p
             rows[policy] = {"frr": float(1 - genuine_ok.mean()), "far": float(impostor_ok.mean()), "threshold": threshold}
             if far == bundle.target_far and policy == POLICY:
                 out["far_90pct_writer_interval"] = list(protocol.far_interval(
-                    impostor_ok, attempts.impostor_targets, enrolment.probe_owner[attempts.impostor_probes[:, 0]]))
+                    impostor_ok, attempts.impostor_targets, attempts.impostor_writers))
     deployed = out["by_target_far"][str(bundle.target_far)][POLICY]
     out["frr"], out["far"] = deployed["frr"], deployed["far"]
     return out
@@ -304,7 +304,7 @@ def evaluate(data_dir, out: Path, enroll: int, lengths: list[int], writers: str,
     for length in sorted(set(lengths) | {LENGTH}):
         attempts = protocol.build_attempts(enrolment, scores, length, ATTEMPTS_PER_WRITER, seed=length)
         if length in lengths:
-            figures = report["verification"]["lengths"][str(length)] = length_report(attempts, enrolment)
+            figures = report["verification"]["lengths"][str(length)] = length_report(attempts)
             name = f"{length} digit{'s' if length > 1 else ''}"
             curves[f"{name}, {modalities}" if alone else name] = protocol.det_points(
                 attempts.genuine.mean(axis=1), attempts.impostor.mean(axis=1))

@@ -103,6 +103,7 @@ class Attempts:
     skipped_writers: int
     genuine_targets: np.ndarray  # (A,) the enrolled writer each attempt claims to be
     impostor_targets: np.ndarray  # (B,)
+    impostor_writers: np.ndarray  # (B,) the enrolled writer who really wrote each impostor attempt
 
 
 def build_attempts(enrolment: Enrolment, scores: np.ndarray, length: int, per_writer: int, seed: int) -> Attempts:
@@ -141,6 +142,7 @@ def build_attempts(enrolment: Enrolment, scores: np.ndarray, length: int, per_wr
         skipped_writers=skipped,
         genuine_targets=genuine_targets,
         impostor_targets=impostor_targets,
+        impostor_writers=enrolment.probe_owner[impostor_probes[:, 0]],
     )
 
 
