@@ -21,19 +21,20 @@ def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+def _span(interval: list[float]) -> str:
+    return f"{100 * interval[0]:.2f}-{100 * interval[1]:.2f}"
+
+
 def _eer(figures: dict) -> str:
     """The EER with its writer-bootstrap interval (training.protocol.eer_interval) when reported."""
     interval = figures.get("eer_90pct_writer_interval")
-    if not interval:
-        return _pct(figures.get("eer"))
-    return f"{_pct(figures.get('eer'))} ({100 * interval[0]:.2f}-{100 * interval[1]:.2f})"
+    return _pct(figures.get("eer")) + (f" ({_span(interval)})" if interval else "")
 
 
 def _far(system: dict) -> str:
     """The deployed FAR with its writer-bootstrap interval (training.protocol.far_interval) when reported."""
     interval = system.get("far_90pct_writer_interval")
-    far = _pct(system.get("far"))
-    return far if not interval else f"{far} (another draw of as many writers: {100 * interval[0]:.2f}-{100 * interval[1]:.2f}%)"
+    return _pct(system.get("far")) + (f" (another draw of as many writers: {_span(interval)}%)" if interval else "")
 
 
 def _cpu() -> str:
