@@ -86,7 +86,7 @@ data: $(VENV)/.runtime
 	$(PY) -m training.download
 	$(PY) -m training.unipen
 
-$(STROKE_SET): $(VENV)/.runtime
+$(STROKE_SET): $(VENV)/.runtime training/unipen.py training/strokes.py
 	$(PY) -m training.unipen --out $@
 
 train: $(VENV)/.full $(STUBS) $(STROKE_SET)

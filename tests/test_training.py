@@ -16,7 +16,7 @@ import pytest
 from hwotp import signature, trajectory
 from hwotp.models import IMAGE_ONLINE, STROKES, ModelBundle
 from hwotp.onnx_model import OnnxModel, sha256_of
-from training import quantize, strokes
+from training import quantize, strokes, unipen
 from training.evaluate_signatures import default_data
 from tests.commands import run_module
 from tests.data_slice import write_slice
@@ -67,6 +67,35 @@ def test_evaluate_writes_a_well_formed_report(slice_dir, tmp_path):
     lockout = report["system"]["lockout_window"]
     for figures in (lockout, lockout["without_active_defence"]):
         assert 0 <= figures["accepted_within_5"] <= figures["accepted_within_50"] <= 1
+
+
+def test_a_session_id_names_its_writer():
+    assert unipen.writer_name("ibm", "r02-04") == unipen.writer_name("ibm", "r04-04") == "ibm/04"
+    assert unipen.writer_name("ibm", "notes") == "ibm/notes"  # not a session id: kept as it is
+    assert unipen.writer_name("apb", "r02-04") == "apb/r02-04"  # other labs' ids name writers
+
+
+def test_the_same_ink_twice_is_one_sample_and_ink_under_two_writers_none():
+    def sample(writer, digit, offset):
+        return strokes.StrokeSample(writer, digit, [np.array([[0, 0], [offset, 9]], dtype=np.float32)])
+
+    read = [sample("a", 1, 1), sample("a", 1, 1), sample("a", 7, 1), sample("a", 1, 2),
+            sample("b", 3, 5), sample("c", 3, 5), sample("c", 3, 6)]
+    kept = unipen.distinct(read)
+    assert [(s.writer, s.digit, float(s.strokes[0][1, 0])) for s in kept] == [
+        ("a", 1, 1.0), ("a", 7, 1.0), ("a", 1, 2.0), ("c", 3, 6.0)]
+
+
+def test_every_stroke_set_writer_is_in_one_part_of_the_split(stroke_samples):
+    parts = strokes.load_split()
+    part_of = {}
+    for part, names in parts.items():
+        for name in names:
+            assert name not in part_of, f"{name} is in both {part_of[name]} and {part}"
+            part_of[name] = part
+    writers = {sample.writer for sample in stroke_samples}
+    assert writers <= set(part_of)
+    assert len({name for name in writers if name.startswith("ibm/")}) == 12  # as include/ibm/ibm0.doc counts
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,8 @@ def _strokes_section(meta: dict, online_log: dict) -> str:
     more = meta["figures"].get("deployed/test/strokes/enrol3")
     enrol3 = "" if not more else f"""
 With {more['verification']['enrolled_per_digit']} enrolled samples per digit (`--enroll 3`; only
-{more['verification']['writers_enrolled']} test writers have four samples of every digit), scored by the
+{more['verification']['writers_enrolled']} test writers have three samples of every digit to enrol; their
+further samples are the probes), scored by the
 calibration fitted on validation writers enrolled as deep (models.json `depths`; the
 verifier picks the deepest calibration a user's enrolment reaches):
 

@@ -38,6 +38,7 @@ def default_archive() -> Path:
     return (Path(scans).parent if scans else data.SHARED_DATA_DIR.parent) / "unipen-1a.tar.xz"
 
 
+SPLIT_SOURCE = "UNIPEN train_r01_v07 1a, writers as lab/WRITER_ID (IBM's session ids as their writer)"
 STROKE_SET = data.REPO_ROOT / "build" / "unipen-1a.jsonl"  # what `make data` and training read
 # Labs count segments' pen blocks their own way; checked by reading, the scans' recognizer
 # reads 95-100% of each lab's digits so cut (and 7-53% otherwise). "pri" counts `.PEN_UP`
@@ -45,6 +46,11 @@ STROKE_SET = data.REPO_ROOT / "build" / "unipen-1a.jsonl"  # what `make data` an
 # cuts "tos" digits out of its files (at most 53% read): its 243 digits are left out.
 PEN_UP_COUNTING_LABS = {"pri"}
 UNREADABLE_LABS = {"tos"}
+# Labs whose `.WRITER_ID`s name a writer's session, not the writer: IBM's documentation
+# (include/ibm/ibm0.doc) counts 12 writers and several sessions each, and its 22 ids
+# "rSS-WW" are session SS of writer WW (12 distinct WW). Read as writers, one person's
+# sessions counted as impostors of each other and sat on both sides of the split.
+SESSION_IDS = {"ibm": re.compile(r"^r\d+-(\d+)$")}
 _SEGMENT = re.compile(r'^\.SEGMENT\s+CHARACTER\s+(\S+)\s+\S+\s+"(\d)"')
 
 
@@ -86,6 +92,13 @@ def _range(spec: str) -> range | None:
     return range(int(first), int(last or first) + 1)
 
 
+def writer_name(lab: str, writer_id: str) -> str:
+    """The person behind a `.WRITER_ID`, named "lab/id": a session id names its writer."""
+    session = SESSION_IDS.get(lab)
+    match = session.match(writer_id) if session else None
+    return f"{lab}/{match.group(1) if match else writer_id}"
+
+
 def read_archive(archive: Path) -> list[StrokeSample]:
     samples = []
     with tarfile.open(archive) as tar:  # read once, in order: an xz archive has no cheap seeking
@@ -104,7 +117,7 @@ def read_archive(archive: Path) -> list[StrokeSample]:
                 continue
             found_writer, found = _blocks(included, lab in PEN_UP_COUNTING_LABS)
             writer, blocks = writer or found_writer, blocks + found
-        writer = f"{lab}/{writer or Path(name).stem}"
+        writer = writer_name(lab, writer or Path(name).stem)
         for line in text.splitlines():
             match = _SEGMENT.match(line)
             span = _range(match.group(1)) if match else None
@@ -114,7 +127,19 @@ def read_archive(archive: Path) -> list[StrokeSample]:
             if strokes:
                 flipped = [np.column_stack([s[:, 0], -s[:, 1]]) for s in strokes]  # y up -> y down
                 samples.append(StrokeSample(writer, int(match.group(2)), flipped))
-    return samples
+    return distinct(samples)
+
+
+def distinct(samples: list[StrokeSample]) -> list[StrokeSample]:
+    """The samples without repeats of the same ink: some files repeat digits of others (IBM's
+    sessions share hundreds), and a repeat as a probe would match its enrolled twin exactly.
+    Ink found under two writers is left out: whose it is cannot be told."""
+    by_ink: dict[tuple, list[int]] = {}
+    for i, sample in enumerate(samples):
+        ink = (sample.digit, tuple(stroke.tobytes() for stroke in sample.strokes))
+        by_ink.setdefault(ink, []).append(i)
+    kept = sorted(found[0] for found in by_ink.values() if len({samples[i].writer for i in found}) == 1)
+    return [samples[i] for i in kept]
 
 
 def samples() -> list[StrokeSample]:
@@ -142,7 +167,7 @@ def main() -> None:
     print(f"wrote {args.out}: {len(samples)} digits of {len(names)} writers")
     if args.write_split:
         parts = strokes.make_split(names, args.seed)
-        document = {"seed": args.seed, "source": "UNIPEN train_r01_v07 1a, writers as lab/WRITER_ID",
+        document = {"seed": args.seed, "source": SPLIT_SOURCE,
                     "counts": {name: len(keys) for name, keys in parts.items()}, "writers": parts}
         strokes.SPLIT_FILE.write_text(json.dumps(document, indent=1) + "\n")
         print(f"wrote {strokes.SPLIT_FILE}: {document['counts']}")
