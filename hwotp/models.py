@@ -155,11 +155,12 @@ class ModelBundle:
         return _at_depth(self.meta["domains"][STROKES]["online"], depth)
 
     def online_scoring(self, depth: int = 1) -> tuple[ScoringConfig, np.ndarray | None]:
-        online = self._online(depth)
-        config = ScoringConfig(**online["scoring"])
-        if config.cohort_top == 0:
-            return config, None
-        return config, self._cohort_file(f"{STROKES}/online", online["cohort"])["templates"].astype(np.float32)
+        config = ScoringConfig(**self._online(depth)["scoring"])
+        return config, (self.online_cohort() if config.cohort_top > 0 else None)
+
+    def online_cohort(self) -> np.ndarray:
+        """The online verifier's cohort templates, (J, 10, D), whether or not a calibration uses them."""
+        return self._cohort_file(f"{STROKES}/online", self._online()["cohort"])["templates"].astype(np.float32)
 
     def image_weight(self, depth: int = 1) -> float:
         """The weight of the image's log-likelihood ratio in a box's image+online score."""

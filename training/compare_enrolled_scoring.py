@@ -71,12 +71,11 @@ def main() -> None:
         "template, deployed scoring": protocol.score_matrix(embeddings, enrolment, cohort, uncalibrated),
         "nearest sample, raw cosine": nearest,
     }
-    # the shallowest calibration's cohort where this depth's scoring uses none
-    cohort = cohort if cohort is not None else bundle.online_scoring()[1]
-    if cohort is not None:
-        against_cohort = np.einsum("pd,jpd->pj", embeddings[enrolment.probe_index], cohort[:, enrolment.probe_digit])
-        ways["nearest sample, cohort-normalised"] = scoring.cohort_normalised(nearest, against_cohort,
-                                                                             config.cohort_top or 50)
+    # the online cohort, also where this depth's scoring uses none
+    cohort = bundle.online_cohort()
+    against_cohort = np.einsum("pd,jpd->pj", embeddings[enrolment.probe_index], cohort[:, enrolment.probe_digit])
+    ways["nearest sample, cohort-normalised"] = scoring.cohort_normalised(nearest, against_cohort,
+                                                                         config.cohort_top or 50)
     ways["two nearest samples, raw cosine"] = nearest_samples(embeddings, enrolment, min(2, args.enroll))
     print(f"{len(enrolment.writers)} {args.writers} writers, {args.enroll} enrolled per digit; path alone, EER at "
           f"{', '.join(map(str, lengths))} digits")
