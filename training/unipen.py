@@ -12,7 +12,8 @@ the single point "0 0" is a placeholder: it counts, and draws nothing; one lab
 counts `.PEN_UP` blocks too, and one is left out: see PEN_UP_COUNTING_LABS);
 each named pen-down block is one stroke of the digit.
 UNIPEN's y axis points up: it is flipped to screen coordinates. Segments that
-cut blocks at points (`N:P-M:Q`, a few dozen) are left out.
+cut blocks at points (`N:P-M:Q`, a few dozen) are left out. A writer is a
+person (SESSION_IDS), and a digit's ink is read once (distinct).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def read_archive(archive: Path) -> list[StrokeSample]:
 
 def distinct(samples: list[StrokeSample]) -> list[StrokeSample]:
     """The samples without repeats of the same ink: some files repeat digits of others (IBM's
-    sessions share hundreds), and a repeat as a probe would match its enrolled twin exactly.
+    sessions repeat over two hundred), and a repeat as a probe would match its enrolled twin exactly.
     Ink found under two writers is left out: whose it is cannot be told."""
     by_ink: dict[tuple, list[int]] = {}
     for i, sample in enumerate(samples):
