@@ -72,8 +72,8 @@ def main() -> None:
         "nearest sample, raw cosine": nearest,
     }
     # the online cohort, also where this depth's scoring uses none
-    cohort = bundle.online_cohort()
-    against_cohort = np.einsum("pd,jpd->pj", embeddings[enrolment.probe_index], cohort[:, enrolment.probe_digit])
+    templates = bundle.online_cohort()
+    against_cohort = np.einsum("pd,jpd->pj", embeddings[enrolment.probe_index], templates[:, enrolment.probe_digit])
     ways["nearest sample, cohort-normalised"] = scoring.cohort_normalised(nearest, against_cohort,
                                                                          config.cohort_top or 50)
     ways["two nearest samples, raw cosine"] = nearest_samples(embeddings, enrolment, min(2, args.enroll))

@@ -139,8 +139,8 @@ def distinct(samples: list[StrokeSample]) -> list[StrokeSample]:
     for i, sample in enumerate(samples):
         ink = (sample.digit, tuple(stroke.tobytes() for stroke in sample.strokes))
         by_ink.setdefault(ink, []).append(i)
-    kept = sorted(found[0] for found in by_ink.values() if len({samples[i].writer for i in found}) == 1)
-    return [samples[i] for i in kept]
+    # in the order first read: the dictionary keeps each ink where it was first found
+    return [samples[found[0]] for found in by_ink.values() if len({samples[i].writer for i in found}) == 1]
 
 
 def samples() -> list[StrokeSample]:
